@@ -1,0 +1,1 @@
+"""Thin HTTP blueprints: parse, call a service, commit, answer JSON."""

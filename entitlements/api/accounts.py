@@ -1,0 +1,107 @@
+"""The check API and token issuing for one account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from .. import db
+from ..access import Access
+from ..app import now, runtime
+from ..clock import to_rfc3339
+from ..errors import InvalidError
+from ..services.accounts import access_for, validate_account_id
+from ..tokens.service import token_for_account
+from .auth import require_scope
+from .openapi import document
+
+bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
+
+
+def access_json(account_id: str, access: Access) -> dict[str, Any]:
+    """Render resolve()'s answer in the public check API shape."""
+    sources = []
+    for source in access.sources:
+        entry = {
+            "feature": source.feature,
+            "source": source.source,
+            "ends_at": to_rfc3339(source.ends_at),
+        }
+        # Two grants of the same kind and end read as one source.
+        if entry not in sources:
+            sources.append(entry)
+    restrictions = []
+    for restriction in access.restrictions:
+        item = {
+            "feature": restriction.feature,
+            "reason": restriction.reason,
+            "ends_at": to_rfc3339(restriction.ends_at),
+        }
+        if item not in restrictions:
+            restrictions.append(item)
+    return {
+        "account_id": account_id,
+        "features": list(access.features),
+        "plan": access.plan,
+        "sources": sources,
+        "restrictions": restrictions,
+        "valid_until": to_rfc3339(access.valid_until),
+    }
+
+
+def json_body(allowed: set[str]) -> dict[str, Any]:
+    """Return the request's JSON object (empty if there is no body); unknown fields are 400."""
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidError("the body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidError(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
+    return body
+
+
+@bp.get("/<account_id>/entitlements")
+@document(
+    "What an account may do now, and until when.",
+    responses={200: "Entitlements", 400: "Problem", 401: "Problem", 403: "Problem", 503: "Problem"},
+)
+@require_scope("entitlements:read")
+def get_entitlements(account_id: str) -> dict[str, Any]:
+    """Answer the check API for one account (unknown accounts get the empty answer)."""
+    validate_account_id(account_id)
+    rt = runtime()
+    access = access_for(db.session(), account_id, now=now(), policy=rt.policy)
+    return access_json(account_id, access)
+
+
+@bp.post("/<account_id>/tokens")
+@document(
+    "Issue a short-lived signed token of the account's entitlements.",
+    request_body="TokenRequest",
+    responses={201: "Token", 400: "Problem", 401: "Problem", 403: "Problem", 503: "Problem"},
+    tag="tokens",
+)
+@require_scope("tokens:issue")
+def post_token(account_id: str) -> tuple[dict[str, Any], int]:
+    """Issue a token for one account and audience."""
+    validate_account_id(account_id)
+    body = json_body({"audience"})
+    audience = body.get("audience")
+    if audience is not None and not isinstance(audience, str):
+        raise InvalidError("audience must be a string", field="audience")
+    rt = runtime()
+    session = db.session()
+    token, _ = token_for_account(
+        session,
+        account_id,
+        audience=audience,
+        config=rt.config,
+        policy=rt.policy,
+        keyring=rt.keyring,
+        now=now(),
+    )
+    session.commit()
+    return {"token": token.token, "expires_at": to_rfc3339(token.expires_at)}, 201

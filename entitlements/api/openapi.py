@@ -1,0 +1,195 @@
+"""The OpenAPI document, generated from the routes and the `document` marks on their views."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, current_app
+
+from .. import __version__
+
+bp = Blueprint("openapi", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+_RFC3339 = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+        },
+    },
+    "Entitlements": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["account_id", "features", "plan", "sources", "restrictions", "valid_until"],
+        "properties": {
+            "account_id": {"type": "string"},
+            "features": {"type": "array", "items": {"type": "string"}},
+            "plan": {"type": ["string", "null"]},
+            "sources": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["feature", "source", "ends_at"],
+                    "properties": {
+                        "feature": {"type": "string"},
+                        "source": {"type": "string"},
+                        "ends_at": _NULLABLE_TIME,
+                    },
+                },
+            },
+            "restrictions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["feature", "reason", "ends_at"],
+                    "properties": {
+                        "feature": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "ends_at": _NULLABLE_TIME,
+                    },
+                },
+            },
+            "valid_until": _NULLABLE_TIME,
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"audience": {"type": "string"}},
+    },
+    "Token": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["token", "expires_at"],
+        "properties": {"token": {"type": "string"}, "expires_at": _RFC3339},
+    },
+    "JWKS": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {
+            "keys": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kid", "kty", "alg", "use"],
+                    "properties": {
+                        "kid": {"type": "string"},
+                        "kty": {"type": "string"},
+                        "alg": {"type": "string"},
+                        "use": {"const": "sig"},
+                    },
+                },
+            }
+        },
+    },
+    "Status": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}},
+    },
+}
+
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    400: "Invalid request",
+    401: "Missing or unknown service key",
+    403: "Service key lacks the scope",
+    404: "Not found",
+    409: "Conflict",
+    503: "Unavailable; retry after the Retry-After header",
+}
+
+
+def document(
+    summary: str,
+    *,
+    responses: dict[int, str | None],
+    request_body: str | None = None,
+    tag: str = "entitlements",
+) -> Callable[[F], F]:
+    """Mark a view with its OpenAPI summary, request schema and responses by status."""
+
+    def mark(view: F) -> F:
+        view.__dict__.setdefault("openapi", {}).update(
+            summary=summary, responses=responses, request_body=request_body, tag=tag
+        )
+        return view
+
+    return mark
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def build_document() -> dict[str, Any]:
+    """Walk the app's routes and build the OpenAPI 3.1 document from their marks."""
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in current_app.url_map.iter_rules():
+        view = current_app.view_functions.get(rule.endpoint)
+        meta = getattr(view, "openapi", None)
+        if not meta or "summary" not in meta:
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation: dict[str, Any] = {
+                "summary": meta["summary"],
+                "operationId": rule.endpoint.replace(".", "_"),
+                "tags": [meta["tag"]],
+                "responses": {},
+            }
+            params = [
+                {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}}
+                for arg in sorted(rule.arguments)
+            ]
+            if params:
+                operation["parameters"] = params
+            if meta.get("request_body"):
+                operation["requestBody"] = {
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref(meta["request_body"])}},
+                }
+            if meta.get("security"):
+                operation["security"] = [{"serviceKey": [meta["security"]]}]
+            for status, schema in meta["responses"].items():
+                entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, str(status))}
+                if schema == "Problem":
+                    entry["content"] = {"application/problem+json": {"schema": _ref(schema)}}
+                elif schema:
+                    entry["content"] = {"application/json": {"schema": _ref(schema)}}
+                operation["responses"][str(status)] = entry
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "entitlements", "version": __version__},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "serviceKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A service key from `entitlements service-keys create`.",
+                }
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> dict[str, Any]:
+    """Serve the OpenAPI document."""
+    return build_document()

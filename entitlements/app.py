@@ -1,0 +1,97 @@
+"""create_app(): the only wiring point — config, database, blueprints, errors, CLI."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from . import db, errors
+from .access import Policy
+from .catalog import Catalog, load_catalog
+from .clock import utcnow
+from .config import Config, load_config
+from .services.audit import Actor
+from .tokens.keys import KeyRing
+
+EXTENSION = "entitlements"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What views and commands need besides the session: settings, policy, keys, clock."""
+
+    config: Config
+    catalog: Catalog
+    policy: Policy
+    keyring: KeyRing
+    clock: Callable[[], datetime]
+
+
+def runtime() -> Runtime:
+    """Return the runtime of the current app."""
+    value: Runtime = current_app.extensions[EXTENSION]
+    return value
+
+
+def now() -> datetime:
+    """Return the current time through the app's (injectable) clock."""
+    return runtime().clock()
+
+
+def request_actor(name: str) -> Actor:
+    """Return an audit actor for `name` carrying the current request id."""
+    return Actor(name=name, request_id=g.get("request_id"))
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application from ENTITLEMENTS_* settings (and test overrides)."""
+    config = load_config(overrides)
+    logging.basicConfig(level=config.log_level)
+    app = Flask(__name__, instance_path=config.instance_path)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=bool(config.extra.get("TESTING", False)),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    catalog = load_catalog(config.catalog_path)
+    policy = Policy(
+        catalog=catalog, past_due_grace=config.past_due_grace, renewal_grace=config.renewal_grace
+    )
+    app.extensions[EXTENSION] = Runtime(
+        config=config,
+        catalog=catalog,
+        policy=policy,
+        keyring=KeyRing(config.secret_key),
+        clock=config.extra.get("CLOCK", utcnow),
+    )
+    db.init_app(app, config.database_url)
+    errors.register(app)
+    _register_request_id(app)
+
+    from .api import accounts, health, jwks, openapi
+
+    for blueprint in (health.bp, accounts.bp, jwks.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _register_request_id(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response

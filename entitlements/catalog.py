@@ -1,0 +1,82 @@
+"""The plans catalog: which features each plan grants and which Stripe prices belong to it."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+FEATURES: tuple[str, ...] = ("comment", "ad_free", "digital_edition", "archive")
+
+
+class CatalogError(ValueError):
+    """Raised when a catalog file is malformed; the message names the fault."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A sellable plan: its id, display name, features and Stripe price lookup keys."""
+
+    id: str
+    name: str
+    features: frozenset[str]
+    lookup_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All plans, indexed by Stripe price lookup key."""
+
+    features: tuple[str, ...]
+    plans: tuple[Plan, ...]
+
+    def plan_for_lookup_key(self, lookup_key: str | None) -> Plan | None:
+        """Return the plan a Stripe price belongs to, or None for a price outside the catalog."""
+        if lookup_key is None:
+            return None
+        for plan in self.plans:
+            if lookup_key in plan.lookup_keys:
+                return plan
+        return None
+
+    @property
+    def lookup_keys(self) -> tuple[str, ...]:
+        """Return every price lookup key the catalog sells."""
+        return tuple(key for plan in self.plans for key in plan.lookup_keys)
+
+
+def parse_catalog(text: str) -> Catalog:
+    """Parse and validate a catalog TOML document."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"catalog is not valid TOML: {exc}") from exc
+    features = tuple(data.get("features", FEATURES))
+    unknown = set(features) - set(FEATURES)
+    if unknown:
+        raise CatalogError(f"unknown feature(s) {sorted(unknown)}; known: {list(FEATURES)}")
+    plans = []
+    seen_keys: set[str] = set()
+    for plan_id, body in sorted(data.get("plans", {}).items()):
+        plan_features = frozenset(body.get("features", ()))
+        if not plan_features <= set(features):
+            raise CatalogError(f"plan {plan_id!r} names features outside {list(features)}")
+        keys = tuple(body.get("lookup_keys", ()))
+        if seen_keys & set(keys):
+            raise CatalogError(f"plan {plan_id!r} reuses a lookup key of another plan")
+        seen_keys |= set(keys)
+        plans.append(Plan(plan_id, str(body.get("name", plan_id)), plan_features, keys))
+    return Catalog(features=features, plans=tuple(plans))
+
+
+def load_catalog(path: str | None) -> Catalog:
+    """Load the catalog from `path`, or the built-in one when path is None."""
+    if path is None:
+        text = resources.files("entitlements").joinpath("catalog.toml").read_text("utf-8")
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise CatalogError(f"cannot read catalog {path}: {exc.strerror}") from exc
+    return parse_catalog(text)

@@ -1,0 +1,167 @@
+"""The `entitlements` command line: serve, migrate, keys, grants, bans, accounts, demo data."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, NoReturn, TypeVar
+
+import click
+from flask import Flask
+
+from . import db
+from .clock import parse_datetime, to_rfc3339
+from .config import ConfigError
+from .errors import DomainError
+
+F = TypeVar("F", bound=Callable[..., Any])
+USAGE_ERROR = 2
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
+    """Print a one-line error to stderr and exit with `code` (2: bad input)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def cli_actor() -> str:
+    """Return the audit actor of a CLI command: the operator's login on this host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def with_app(command: F) -> F:
+    """Run a command inside an app context; domain errors become one-line errors, exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .app import create_app
+
+        try:
+            app = create_app()
+        except ConfigError as exc:
+            fail(f"configuration: {exc}")
+        with app.app_context():
+            try:
+                return command(app, *args, **kwargs)
+            except DomainError as exc:
+                db.session().rollback()
+                code = 1 if exc.status >= 500 else USAGE_ERROR
+                fail(exc.detail, code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_until(value: str | None) -> datetime | None:
+    """Parse an --until option, or fail with exit status 2."""
+    if value is None:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        fail(f"--until {value!r} is not an ISO 8601 time such as 2025-06-30T00:00:00Z")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="entitlements")
+def main() -> None:
+    """Entitlements: who may comment, read ad-free, open the archive and the digital edition."""
+
+
+# ---- database -------------------------------------------------------------------------
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database migrations (the service never migrates at start-up)."""
+
+
+def _database_url() -> str:
+    from .config import load_config
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        fail(f"configuration: {exc}")
+    if config.database_url.startswith("sqlite:///"):
+        os.makedirs(config.instance_path, exist_ok=True)
+    return config.database_url
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from .migrate import upgrade
+
+    upgrade(_database_url(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (`base` removes every table)."""
+    from .migrate import downgrade
+
+    downgrade(_database_url(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Print the database's revision and the newest one this package ships."""
+    from .migrate import current_revision, head_revision
+
+    url = _database_url()
+    click.echo(f"current: {current_revision(url) or 'none'}\nhead: {head_revision(url)}")
+
+
+# ---- serving ----------------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API with gunicorn."""
+    from .server import run_gunicorn
+
+    run_gunicorn(host=host, port=port, workers=workers)
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print rows as aligned columns."""
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c) or "-")) for r in rows)) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row.get(c) or "-").ljust(widths[c]) for c in columns).rstrip())
+
+
+def when(value: datetime | None) -> str:
+    """Format a time for the terminal ('never' for None)."""
+    return to_rfc3339(value) or "never"
+
+
+def runtime_of(app: Flask) -> Any:
+    """Return the runtime (config, policy, keys, clock) of `app`."""
+    from .app import EXTENSION
+
+    return app.extensions[EXTENSION]
+
+
+# Command groups live in their own modules; importing them registers them on `main`.
+from . import cli_access, cli_keys  # noqa: E402
+
+__all__ = ["cli_access", "cli_keys", "main"]

@@ -1,0 +1,289 @@
+"""Settings read from ENTITLEMENTS_* environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from .clock import parse_datetime
+
+ENVIRONMENTS = ("development", "test", "production")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(RuntimeError):
+    """Raised when configuration is missing or invalid; the message says what to set."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `300`, `300s`, `15m`, `48h` or `7d` into a timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 300s, 15m, 48h or 7d")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use true or false)")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one ENTITLEMENTS_* variable is documented, parsed and checked."""
+
+    default: str | None
+    help: str
+    required_in_production: bool = False
+    secret: bool = False
+
+
+# The single table of configuration: the README's table is generated from it.
+SETTINGS: dict[str, Setting] = {
+    "ENV": Setting("development", "`development`, `test` or `production` (strict checks)."),
+    "DATABASE_URL": Setting(
+        None,
+        "SQLAlchemy URL. Default: SQLite file `entitlements.db` in the instance folder.",
+        required_in_production=True,
+        secret=True,
+    ),
+    "INSTANCE_PATH": Setting(
+        None, "Folder for the SQLite file and development secrets. Default: `./instance`."
+    ),
+    "SECRET_KEY": Setting(
+        None,
+        "At least 32 characters; encrypts signing keys at rest and signs sessions. "
+        "Development generates one in the instance folder.",
+        required_in_production=True,
+        secret=True,
+    ),
+    "ISSUER": Setting(
+        "http://localhost:8000",
+        "`iss` of issued tokens (an https URL in production).",
+        required_in_production=True,
+    ),
+    "TOKEN_TTL": Setting("300", "Longest token lifetime (duration: 300, 5m, ...)."),
+    "TOKEN_AUDIENCES": Setting(
+        "site", "Comma-separated audiences a token may be issued for (the allow-list)."
+    ),
+    "DEFAULT_AUDIENCE": Setting(None, "Audience when a request names none. Default: the first."),
+    "SIGNING_KEY_PUBLISH_DELAY": Setting(
+        "15m",
+        "How long a rotated key is published in the JWKS before it signs (verifier cache time).",
+    ),
+    "JWKS_MAX_AGE": Setting("300", "Cache-Control max-age of the JWKS, in seconds."),
+    "PAST_DUE_GRACE": Setting(
+        "7d", "How long a `past_due` subscription still entitles, from the failed renewal."
+    ),
+    "RENEWAL_GRACE": Setting(
+        "48h", "How long access continues after a period end Stripe has not reported on yet."
+    ),
+    "CATALOG": Setting(None, "Path of a TOML plans catalog. Default: the built-in catalog."),
+    "STRIPE_SECRET_KEY": Setting(
+        None, "Stripe secret key. Unset in development: the offline emulator is used.", secret=True
+    ),
+    "STRIPE_API_BASE": Setting(None, "Stripe API base URL (the emulator's URL in development)."),
+    "STRIPE_WEBHOOK_SECRET": Setting(
+        None, "Webhook signing secrets, comma-separated during rotation.", secret=True
+    ),
+    "GRANDFATHER_CUTOFF": Setting(
+        "2024-02-29T00:00:00Z", "Accounts that commented before this keep commenting."
+    ),
+    "GRANDFATHER_UNTIL": Setting(
+        "2025-02-28T00:00:00Z", "End of the past commenters' temporary period."
+    ),
+    "LOG_LEVEL": Setting("INFO", "Python logging level."),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings; built by `load_config` only."""
+
+    env: str
+    database_url: str
+    instance_path: str
+    secret_key: str
+    issuer: str
+    token_ttl: timedelta
+    token_audiences: tuple[str, ...]
+    default_audience: str
+    signing_key_publish_delay: timedelta
+    jwks_max_age: int
+    past_due_grace: timedelta
+    renewal_grace: timedelta
+    catalog_path: str | None
+    stripe_secret_key: str | None
+    stripe_api_base: str | None
+    stripe_webhook_secrets: tuple[str, ...]
+    grandfather_cutoff: datetime
+    grandfather_until: datetime
+    log_level: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        """Return True when strict production checks apply."""
+        return self.env == "production"
+
+    def __repr__(self) -> str:
+        # Never let a secret reach a log line or an error page through repr().
+        shown = []
+        for f in fields(self):
+            setting = SETTINGS.get(f.name.upper())
+            value = "***" if setting is not None and setting.secret else getattr(self, f.name)
+            if f.name == "stripe_webhook_secrets":
+                value = "***"
+            shown.append(f"{f.name}={value!r}")
+        return f"Config({', '.join(shown)})"
+
+
+def _raw(name: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> Any:
+    if name in overrides:
+        return overrides[name]
+    value = environ.get(f"ENTITLEMENTS_{name}")
+    if value is None or value == "":
+        return SETTINGS[name].default
+    return value
+
+
+# One linear pass over the settings reads better than checks scattered over helpers.
+def load_config(  # noqa: PLR0912, PLR0915
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read, parse and validate configuration; raise ConfigError naming what to fix."""
+    overrides = {k.upper(): v for k, v in (overrides or {}).items()}
+    env_vars = os.environ if environ is None else environ
+    unknown = set(overrides) - set(SETTINGS) - {"CLOCK", "TESTING"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+
+    def get(name: str) -> Any:
+        return _raw(name, env_vars, overrides)
+
+    env = str(get("ENV"))
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"ENTITLEMENTS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    production = env == "production"
+    if production:
+        missing = [
+            f"ENTITLEMENTS_{name}"
+            for name, setting in SETTINGS.items()
+            if setting.required_in_production and not _explicit(name, env_vars, overrides)
+        ]
+        if missing:
+            raise ConfigError(
+                "production needs these settings (no insecure defaults): " + ", ".join(missing)
+            )
+
+    def parse(name: str, parser: Any) -> Any:
+        value = get(name)
+        if value is None or not isinstance(value, str):
+            return value
+        try:
+            return parser(value)
+        except ValueError as exc:
+            raise ConfigError(f"ENTITLEMENTS_{name}: {exc}") from exc
+
+    instance_path = os.path.abspath(str(get("INSTANCE_PATH") or "instance"))
+    database_url = str(
+        get("DATABASE_URL") or f"sqlite:///{os.path.join(instance_path, 'entitlements.db')}"
+    )
+    secret_key = get("SECRET_KEY")
+    if secret_key is None:
+        secret_key = _development_secret(instance_path)
+    if len(str(secret_key)) < 32:
+        raise ConfigError("ENTITLEMENTS_SECRET_KEY must be at least 32 characters")
+    issuer = str(get("ISSUER"))
+    if production and not issuer.startswith("https://"):
+        raise ConfigError("ENTITLEMENTS_ISSUER must be an https:// URL in production")
+    audiences = parse("TOKEN_AUDIENCES", _parse_list)
+    if not audiences:
+        raise ConfigError("ENTITLEMENTS_TOKEN_AUDIENCES must name at least one audience")
+    default_audience = str(get("DEFAULT_AUDIENCE") or audiences[0])
+    if default_audience not in audiences:
+        raise ConfigError(
+            "ENTITLEMENTS_DEFAULT_AUDIENCE must be one of ENTITLEMENTS_TOKEN_AUDIENCES"
+        )
+    token_ttl = parse("TOKEN_TTL", parse_duration)
+    if not timedelta(seconds=10) <= token_ttl <= timedelta(hours=24):
+        raise ConfigError("ENTITLEMENTS_TOKEN_TTL must be between 10s and 24h")
+    publish_delay = parse("SIGNING_KEY_PUBLISH_DELAY", parse_duration)
+    jwks_max_age = int(parse("JWKS_MAX_AGE", lambda v: parse_duration(v).total_seconds()))
+    if production and publish_delay.total_seconds() < jwks_max_age:
+        raise ConfigError(
+            "ENTITLEMENTS_SIGNING_KEY_PUBLISH_DELAY must be at least ENTITLEMENTS_JWKS_MAX_AGE, "
+            "or verifiers meet a new key before they have fetched it"
+        )
+    stripe_key = get("STRIPE_SECRET_KEY")
+    if production and stripe_key is not None and not str(stripe_key).startswith(("sk_", "rk_")):
+        raise ConfigError("ENTITLEMENTS_STRIPE_SECRET_KEY must be a Stripe secret key (sk_...)")
+    webhook_secrets = parse("STRIPE_WEBHOOK_SECRET", _parse_list) or ()
+    cutoff = parse("GRANDFATHER_CUTOFF", parse_datetime)
+    until = parse("GRANDFATHER_UNTIL", parse_datetime)
+    if until <= cutoff:
+        raise ConfigError(
+            "ENTITLEMENTS_GRANDFATHER_UNTIL must be after ENTITLEMENTS_GRANDFATHER_CUTOFF"
+        )
+    return Config(
+        env=env,
+        database_url=database_url,
+        instance_path=instance_path,
+        secret_key=str(secret_key),
+        issuer=issuer,
+        token_ttl=token_ttl,
+        token_audiences=tuple(audiences),
+        default_audience=default_audience,
+        signing_key_publish_delay=publish_delay,
+        jwks_max_age=jwks_max_age,
+        past_due_grace=parse("PAST_DUE_GRACE", parse_duration),
+        renewal_grace=parse("RENEWAL_GRACE", parse_duration),
+        catalog_path=get("CATALOG"),
+        stripe_secret_key=stripe_key,
+        stripe_api_base=get("STRIPE_API_BASE"),
+        stripe_webhook_secrets=tuple(webhook_secrets),
+        grandfather_cutoff=cutoff,
+        grandfather_until=until,
+        log_level=str(get("LOG_LEVEL")).upper(),
+        extra={k: v for k, v in overrides.items() if k in {"CLOCK", "TESTING"}},
+    )
+
+
+def _explicit(name: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> bool:
+    return overrides.get(name) is not None or bool(environ.get(f"ENTITLEMENTS_{name}"))
+
+
+def _development_secret(instance_path: str) -> str:
+    """Return the development secret kept in the instance folder, creating it once."""
+    import secrets
+
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        pass
+    os.makedirs(instance_path, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once agree on one secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value)
+    return value

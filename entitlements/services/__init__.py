@@ -1,0 +1,1 @@
+"""Domain services: each takes a session, raises domain errors and never commits."""

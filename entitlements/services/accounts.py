@@ -1,0 +1,84 @@
+"""Accounts and the facts resolve() reads about them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..access import Access, BanFacts, GrantFacts, Policy, SubscriptionFacts, resolve
+from ..errors import InvalidError
+from ..models import Account, Ban, Grant, Subscription
+
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+
+
+def validate_account_id(account_id: str) -> str:
+    """Return the id if it is 1-64 characters of A-Za-z0-9_.:@-, else raise InvalidError."""
+    if not ACCOUNT_ID.fullmatch(account_id):
+        raise InvalidError(
+            "account id must be 1-64 characters of A-Z, a-z, 0-9 and _ . : @ -",
+            field="account_id",
+        )
+    return account_id
+
+
+def ensure_account(session: Session, account_id: str, *, now: datetime) -> Account:
+    """Return the account, creating it on first mention."""
+    validate_account_id(account_id)
+    account = session.get(Account, account_id)
+    if account is None:
+        account = Account(id=account_id, token_version=0, created_at=now)
+        session.add(account)
+    return account
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything resolve() reads about one account."""
+
+    subscriptions: tuple[SubscriptionFacts, ...]
+    grants: tuple[GrantFacts, ...]
+    bans: tuple[BanFacts, ...]
+
+
+def subscription_facts(sub: Subscription) -> SubscriptionFacts:
+    """Convert a subscription row into resolve() input."""
+    return SubscriptionFacts(
+        id=sub.id,
+        status=sub.status,
+        lookup_keys=tuple(k for k in sub.lookup_keys.split(",") if k),
+        current_period_start=sub.current_period_start,
+        current_period_end=sub.current_period_end,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        cancel_at=sub.cancel_at,
+        ended_at=sub.ended_at,
+        access_revoked_at=sub.access_revoked_at,
+    )
+
+
+def load_facts(session: Session, account_id: str) -> Facts:
+    """Read the subscriptions, grants and bans of one account."""
+    subs = session.scalars(select(Subscription).where(Subscription.account_id == account_id))
+    grants = session.scalars(select(Grant).where(Grant.account_id == account_id))
+    bans = session.scalars(select(Ban).where(Ban.account_id == account_id))
+    return Facts(
+        subscriptions=tuple(subscription_facts(s) for s in subs),
+        grants=tuple(
+            GrantFacts(g.id, g.feature, g.kind, g.starts_at, g.ends_at, g.revoked_at)
+            for g in grants
+        ),
+        bans=tuple(
+            BanFacts(b.id, b.feature, b.reason, b.starts_at, b.ends_at, b.lifted_at) for b in bans
+        ),
+    )
+
+
+def access_for(session: Session, account_id: str, *, now: datetime, policy: Policy) -> Access:
+    """Return what resolve() says of one account at `now`."""
+    validate_account_id(account_id)
+    facts = load_facts(session, account_id)
+    return resolve(facts.subscriptions, facts.grants, facts.bans, now=now, policy=policy)

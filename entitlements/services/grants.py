@@ -1,0 +1,167 @@
+"""Grants: add, extend and revoke one feature for one account. Stripe never touches them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..catalog import FEATURES
+from ..clock import to_rfc3339
+from ..errors import ConflictError, InvalidError, NotFoundError
+from ..models import Grant
+from .accounts import ensure_account
+from .audit import Actor, record
+
+GRANT_KINDS = ("grandfather", "comp")
+MAX_REASON = 2000
+
+
+def grant_json(grant: Grant) -> dict[str, Any]:
+    """Return the JSON form of a grant (also its audit snapshot)."""
+    return {
+        "id": grant.id,
+        "account_id": grant.account_id,
+        "feature": grant.feature,
+        "kind": grant.kind,
+        "starts_at": to_rfc3339(grant.starts_at),
+        "ends_at": to_rfc3339(grant.ends_at),
+        "reason": grant.reason,
+        "actor": grant.actor,
+        "revoked_at": to_rfc3339(grant.revoked_at),
+    }
+
+
+def check_reason(reason: str | None) -> str:
+    """Return a stripped reason, or raise if it is missing or longer than 2000 characters."""
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidError("a reason is required", field="reason")
+    if len(text) > MAX_REASON:
+        raise InvalidError(f"reason must be at most {MAX_REASON} characters", field="reason")
+    return text
+
+
+def check_feature(feature: str) -> str:
+    """Return the feature if it is known, else raise InvalidError listing the known ones."""
+    if feature not in FEATURES:
+        raise InvalidError(f"feature must be one of {', '.join(FEATURES)}", field="feature")
+    return feature
+
+
+def add_grant(
+    session: Session,
+    account_id: str,
+    *,
+    feature: str,
+    kind: str,
+    reason: str | None,
+    actor: Actor,
+    now: datetime,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    ends_by_policy: bool = False,
+) -> Grant:
+    """Grant one feature to an account, optionally until `ends_at`."""
+    check_feature(feature)
+    if kind not in GRANT_KINDS:
+        raise InvalidError(f"kind must be one of {', '.join(GRANT_KINDS)}", field="kind")
+    text = check_reason(reason)
+    start = starts_at or now
+    if ends_at is not None and ends_at <= start:
+        raise InvalidError("the end must be after the start", field="ends_at")
+    ensure_account(session, account_id, now=now)
+    grant = Grant(
+        account_id=account_id,
+        feature=feature,
+        kind=kind,
+        starts_at=start,
+        ends_at=ends_at,
+        ends_by_policy=ends_by_policy,
+        reason=text,
+        actor=actor.name,
+        created_at=now,
+    )
+    session.add(grant)
+    # Flush for the generated id, which the audit record names.
+    session.flush()
+    record(
+        session,
+        actor,
+        action="grant.add",
+        subject_type="grant",
+        subject_id=str(grant.id),
+        account_id=account_id,
+        now=now,
+        after=grant_json(grant),
+        reason=text,
+    )
+    return grant
+
+
+def get_grant(session: Session, grant_id: int) -> Grant:
+    """Return a grant by id, locked for update, or raise NotFoundError."""
+    grant = session.get(Grant, grant_id, with_for_update=True)
+    if grant is None:
+        raise NotFoundError(f"no grant with id {grant_id}")
+    return grant
+
+
+def extend_grant(
+    session: Session,
+    grant_id: int,
+    *,
+    ends_at: datetime | None,
+    reason: str | None,
+    actor: Actor,
+    now: datetime,
+) -> Grant:
+    """Move a grant's end (None: no end); an admin's end no longer follows the policy."""
+    grant = get_grant(session, grant_id)
+    text = check_reason(reason)
+    if grant.revoked_at is not None:
+        raise ConflictError(f"grant {grant_id} was revoked; add a new grant instead")
+    if ends_at is not None and ends_at <= grant.starts_at:
+        raise InvalidError("the end must be after the start", field="ends_at")
+    before = grant_json(grant)
+    grant.ends_at = ends_at
+    grant.ends_by_policy = False
+    record(
+        session,
+        actor,
+        action="grant.extend",
+        subject_type="grant",
+        subject_id=str(grant.id),
+        account_id=grant.account_id,
+        now=now,
+        before=before,
+        after=grant_json(grant),
+        reason=text,
+    )
+    return grant
+
+
+def revoke_grant(
+    session: Session, grant_id: int, *, reason: str | None, actor: Actor, now: datetime
+) -> Grant:
+    """Revoke a grant at `now`; revoking twice is a conflict."""
+    grant = get_grant(session, grant_id)
+    text = check_reason(reason)
+    if grant.revoked_at is not None:
+        raise ConflictError(f"grant {grant_id} is already revoked")
+    before = grant_json(grant)
+    grant.revoked_at, grant.revoked_by, grant.revoke_reason = now, actor.name, text
+    record(
+        session,
+        actor,
+        action="grant.revoke",
+        subject_type="grant",
+        subject_id=str(grant.id),
+        account_id=grant.account_id,
+        now=now,
+        before=before,
+        after=grant_json(grant),
+        reason=text,
+    )
+    return grant

@@ -1,0 +1,1 @@
+"""Signed entitlement tokens: keys and issuing. The only package that signs."""

@@ -1,0 +1,168 @@
+"""GET /v1/accounts/{id}/entitlements: shape, statuses, and the database-down answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import Keys
+from tests.factories import add_subscription, ban, grant
+
+READ = "entitlements:read"
+
+
+def test_unknown_account_gets_the_empty_answer_in_the_same_shape(
+    client: FlaskClient, keys: Keys
+) -> None:
+    response = client.get("/v1/accounts/nobody/entitlements", headers=keys.header(READ))
+    assert response.status_code == 200
+    assert response.json == {
+        "account_id": "nobody",
+        "features": [],
+        "plan": None,
+        "sources": [],
+        "restrictions": [],
+        "valid_until": None,
+    }
+
+
+def test_subscriber_gets_every_feature_with_sources_and_valid_until(
+    app: Flask, client: FlaskClient, keys: Keys, clock
+) -> None:  # type: ignore[no-untyped-def]
+    add_subscription(app, "reader-1", now=clock.now, cancel_at_period_end=True)
+    response = client.get("/v1/accounts/reader-1/entitlements", headers=keys.header(READ))
+    body = response.json
+    assert response.status_code == 200
+    assert body["features"] == ["ad_free", "archive", "comment", "digital_edition"]
+    assert body["plan"] == "plus"
+    end = "2026-02-13T12:00:00Z"  # period started a day before T0 and lasts 30 days
+    assert body["sources"] == [
+        {"feature": f, "source": "subscription", "ends_at": end}
+        for f in ["ad_free", "archive", "comment", "digital_edition"]
+    ]
+    assert body["valid_until"] == end
+
+
+def test_ban_shows_as_a_restriction_and_removes_only_comment(
+    app: Flask, client: FlaskClient, keys: Keys, clock
+) -> None:  # type: ignore[no-untyped-def]
+    add_subscription(app, "reader-2", now=clock.now)
+    ban(app, "reader-2", now=clock.now, ends_at=clock.now + timedelta(days=3), reason="spam")
+    body = client.get("/v1/accounts/reader-2/entitlements", headers=keys.header(READ)).json
+    assert body["features"] == ["ad_free", "archive", "digital_edition"]
+    assert body["restrictions"] == [
+        {"feature": "comment", "reason": "spam", "ends_at": "2026-01-18T12:00:00Z"}
+    ]
+    assert body["valid_until"] == "2026-01-18T12:00:00Z"
+
+
+def test_answer_follows_the_clock_without_any_sweep(
+    app: Flask, client: FlaskClient, keys: Keys, clock
+) -> None:  # type: ignore[no-untyped-def]
+    grant(app, "reader-3", "comment", now=clock.now, kind="grandfather",
+          ends_at=clock.now + timedelta(days=1))
+    header = keys.header(READ)
+    assert client.get("/v1/accounts/reader-3/entitlements", headers=header).json["features"] == [
+        "comment"
+    ]
+    clock.advance(days=1)
+    assert client.get("/v1/accounts/reader-3/entitlements", headers=header).json["features"] == []
+
+
+@pytest.mark.parametrize(
+    "account_id", ["has space", "x" * 65, "semi;colon", "sl%2Fash", "ünïcode"]
+)
+def test_malformed_account_id_is_400_problem(
+    client: FlaskClient, keys: Keys, account_id: str
+) -> None:
+    response = client.get(f"/v1/accounts/{account_id}/entitlements", headers=keys.header(READ))
+    assert response.status_code in (400, 404)
+    assert response.mimetype == "application/problem+json"
+    if response.status_code == 400:
+        assert "account id" in response.json["detail"]
+
+
+def test_malformed_account_id_is_exactly_400(client: FlaskClient, keys: Keys) -> None:
+    response = client.get("/v1/accounts/bad id!/entitlements", headers=keys.header(READ))
+    assert response.status_code == 400
+    assert response.json["status"] == 400
+
+
+def test_sixty_four_characters_of_the_allowed_alphabet_are_accepted(
+    client: FlaskClient, keys: Keys
+) -> None:
+    account_id = ("Az09_.:@-" * 8)[:64]
+    response = client.get(f"/v1/accounts/{account_id}/entitlements", headers=keys.header(READ))
+    assert response.status_code == 200
+    assert response.json["account_id"] == account_id
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer ", "Basic abc", "Bearer ent_sk_unknown", "Bearer not-a-key"],
+)
+def test_missing_or_unknown_key_is_401(client: FlaskClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    response = client.get("/v1/accounts/reader/entitlements", headers=headers)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_key_without_the_scope_is_403(client: FlaskClient, keys: Keys) -> None:
+    response = client.get("/v1/accounts/reader/entitlements", headers=keys.header("tokens:issue"))
+    assert response.status_code == 403
+    assert response.json["scope"] == READ
+
+
+def test_revoked_key_fails_at_once(app: Flask, client: FlaskClient, keys: Keys, clock) -> None:  # type: ignore[no-untyped-def]
+    from entitlements import db
+    from entitlements.services.audit import Actor
+    from entitlements.services.service_keys import revoke_service_key
+
+    key = keys.make(READ, name="comments")
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.get("/v1/accounts/r/entitlements", headers=headers).status_code == 200
+    with app.app_context():
+        revoke_service_key(db.session(), "comments", actor=Actor("test"), now=clock.now)
+        db.session().commit()
+    assert client.get("/v1/accounts/r/entitlements", headers=headers).status_code == 401
+
+
+def test_database_down_is_503_with_retry_after_never_a_false_no(
+    make_app: Callable[..., Flask], app: Flask, keys: Keys
+) -> None:
+    header = keys.header(READ)
+    # Port 1 on loopback refuses connections: the database "is down".
+    down = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none").test_client()
+    response = down.get("/v1/accounts/reader/entitlements", headers=header)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert response.mimetype == "application/problem+json"
+    assert "features" not in response.json
+    assert down.get("/readyz").status_code == 503
+    assert down.get("/healthz").status_code == 200
+
+
+def test_readyz_is_200_when_the_database_answers(client: FlaskClient) -> None:
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_responses_carry_a_request_id(client: FlaskClient) -> None:
+    response = client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert response.headers["X-Request-Id"] == "abc-123"
+    generated = client.get("/healthz", headers={"X-Request-Id": "bad id <x>"})
+    assert generated.headers["X-Request-Id"] != "bad id <x>"
+    assert len(generated.headers["X-Request-Id"]) == 16
+
+
+def test_unknown_path_and_method_are_problem_json(client: FlaskClient) -> None:
+    assert client.get("/nope").mimetype == "application/problem+json"
+    response = client.delete("/v1/accounts/x/entitlements")
+    assert response.status_code == 405
+    assert response.mimetype == "application/problem+json"
