@@ -63,8 +63,14 @@ def test_ban_shows_as_a_restriction_and_removes_only_comment(
 def test_answer_follows_the_clock_without_any_sweep(
     app: Flask, client: FlaskClient, keys: Keys, clock
 ) -> None:  # type: ignore[no-untyped-def]
-    grant(app, "reader-3", "comment", now=clock.now, kind="grandfather",
-          ends_at=clock.now + timedelta(days=1))
+    grant(
+        app,
+        "reader-3",
+        "comment",
+        now=clock.now,
+        kind="grandfather",
+        ends_at=clock.now + timedelta(days=1),
+    )
     header = keys.header(READ)
     assert client.get("/v1/accounts/reader-3/entitlements", headers=header).json["features"] == [
         "comment"
@@ -73,9 +79,7 @@ def test_answer_follows_the_clock_without_any_sweep(
     assert client.get("/v1/accounts/reader-3/entitlements", headers=header).json["features"] == []
 
 
-@pytest.mark.parametrize(
-    "account_id", ["has space", "x" * 65, "semi;colon", "sl%2Fash", "ünïcode"]
-)
+@pytest.mark.parametrize("account_id", ["has space", "x" * 65, "semi;colon", "sl%2Fash", "ünïcode"])
 def test_malformed_account_id_is_400_problem(
     client: FlaskClient, keys: Keys, account_id: str
 ) -> None:

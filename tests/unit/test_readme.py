@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _config_table() -> str:
     spec = importlib.util.spec_from_file_location("config_table", ROOT / "scripts/config_table.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     table: str = module.table()
@@ -20,7 +21,9 @@ def _config_table() -> str:
 
 def test_readme_configuration_table_matches_the_settings() -> None:
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- config-table:start -->\n(.*?)\n<!-- config-table:end -->", readme, re.S)
+    block = re.search(
+        r"<!-- config-table:start -->\n(.*?)\n<!-- config-table:end -->", readme, re.S
+    )
     assert block is not None
     assert block.group(1) == _config_table()
 
