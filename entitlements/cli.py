@@ -135,7 +135,10 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API with gunicorn."""
     from .server import run_gunicorn
 
-    run_gunicorn(host=host, port=port, workers=workers)
+    try:
+        run_gunicorn(host=host, port=port, workers=workers)
+    except ConfigError as exc:
+        fail(str(exc), 1)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

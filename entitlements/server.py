@@ -25,8 +25,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def run_gunicorn(*, host: str, port: int, workers: int) -> None:
     """Serve the app with gunicorn's sync workers until interrupted."""
     from .app import create_app
+    from .preflight import check_ready_to_serve
 
     app = create_app()
+    check_ready_to_serve(app)
     _Gunicorn(
         app,
         {

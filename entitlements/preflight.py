@@ -1,0 +1,34 @@
+"""Checks a serving process makes before it accepts traffic."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from . import db
+from .app import runtime
+from .config import ConfigError
+from .models import SigningKey
+from .tokens.keys import key_states
+
+
+def check_ready_to_serve(app: Flask) -> None:
+    """In production, refuse to serve without an active signing key (never generate one)."""
+    with app.app_context():
+        rt = runtime()
+        if not rt.config.is_production:
+            return
+        try:
+            rows = list(db.session().scalars(select(SigningKey)))
+        except OperationalError as exc:
+            raise ConfigError(
+                "cannot read signing keys: the database does not answer, or is not migrated "
+                "(run `entitlements db upgrade`)"
+            ) from exc
+        states = key_states(rows, now=rt.clock(), token_ttl=rt.config.token_ttl)
+        if not any(s.state == "active" for s in states):
+            raise ConfigError(
+                "no active signing key in production; run `entitlements signing-keys rotate` "
+                "once before serving"
+            )
