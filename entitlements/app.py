@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, g, request
 
 from . import db, errors
 from .access import Policy
+from .billing.stripe_gateway import StripeGateway
 from .catalog import Catalog, load_catalog
 from .clock import utcnow
 from .config import Config, load_config
@@ -33,6 +34,7 @@ class Runtime:
     policy: Policy
     keyring: KeyRing
     clock: Callable[[], datetime]
+    gateway: StripeGateway | None
 
 
 def runtime() -> Runtime:
@@ -44,6 +46,19 @@ def runtime() -> Runtime:
 def now() -> datetime:
     """Return the current time through the app's (injectable) clock."""
     return runtime().clock()
+
+
+def gateway() -> StripeGateway:
+    """Return the Stripe gateway, or raise 503 when billing is not configured."""
+    from .errors import UnavailableError
+
+    configured = runtime().gateway
+    if configured is None:
+        raise UnavailableError(
+            "billing is not configured: set ENTITLEMENTS_STRIPE_SECRET_KEY "
+            "(`entitlements demo run` starts the offline Stripe emulator)"
+        )
+    return configured
 
 
 def request_actor(name: str) -> Actor:
@@ -60,7 +75,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=config.secret_key,
         TESTING=bool(config.extra.get("TESTING", False)),
         MAX_CONTENT_LENGTH=1024 * 1024,
-        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_NAME="entitlements_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=3600,
     )
     catalog = load_catalog(config.catalog_path)
     policy = Policy(
@@ -72,14 +91,20 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         policy=policy,
         keyring=KeyRing(config.secret_key),
         clock=config.extra.get("CLOCK", utcnow),
+        gateway=(
+            StripeGateway(config.stripe_secret_key, config.stripe_api_base)
+            if config.stripe_secret_key
+            else None
+        ),
     )
     db.init_app(app, config.database_url)
     errors.register(app)
     _register_request_id(app)
 
-    from .api import accounts, health, jwks, openapi
+    from .api import accounts, health, jwks, openapi, webhooks
+    from .web import views
 
-    for blueprint in (health.bp, accounts.bp, jwks.bp, openapi.bp):
+    for blueprint in (health.bp, accounts.bp, jwks.bp, openapi.bp, webhooks.bp, views.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -24,7 +24,7 @@ USAGE_ERROR = 2
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
     """Print a one-line error to stderr and exit with `code` (2: bad input)."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 
@@ -55,6 +55,9 @@ def with_app(command: F) -> F:
                 db.session().rollback()
                 code = 1 if exc.status >= 500 else USAGE_ERROR
                 fail(exc.detail, code)
+            finally:
+                db.session().close()
+                db.engine().dispose()
 
     return wrapper  # type: ignore[return-value]
 
@@ -69,7 +72,23 @@ def parse_until(value: str | None) -> datetime | None:
         fail(f"--until {value!r} is not an ISO 8601 time such as 2025-06-30T00:00:00Z")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """A command group whose usage errors are one line on stderr with exit status 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the CLI; turn Click's multi-line usage errors into one-line ones."""
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            fail(f"{exc.format_message()} (see --help)")
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            fail("aborted", 1)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="entitlements")
 def main() -> None:
     """Entitlements: who may comment, read ad-free, open the archive and the digital edition."""
@@ -99,9 +118,14 @@ def _database_url() -> str:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: head)."""
+    from alembic.util import CommandError
+
     from .migrate import upgrade
 
-    upgrade(_database_url(), revision)
+    try:
+        upgrade(_database_url(), revision)
+    except CommandError as exc:
+        fail(f"{exc} (see `entitlements db current`)")
     click.echo(f"database at {revision}")
 
 
@@ -109,9 +133,14 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the database down to REVISION (`base` removes every table)."""
+    from alembic.util import CommandError
+
     from .migrate import downgrade
 
-    downgrade(_database_url(), revision)
+    try:
+        downgrade(_database_url(), revision)
+    except CommandError as exc:
+        fail(f"{exc} (see `entitlements db current`)")
     click.echo(f"database at {revision}")
 
 
@@ -165,6 +194,6 @@ def runtime_of(app: Flask) -> Any:
 
 
 # Command groups live in their own modules; importing them registers them on `main`.
-from . import cli_access, cli_keys  # noqa: E402
+from . import cli_access, cli_billing, cli_keys  # noqa: E402
 
-__all__ = ["cli_access", "cli_keys", "main"]
+__all__ = ["cli_access", "cli_billing", "cli_keys", "main"]

@@ -13,6 +13,9 @@ from .services.audit import Actor
 from .services.bans import add_ban, lift_ban
 from .services.grants import GRANT_KINDS, add_grant, revoke_grant
 
+# Row ids are 64-bit: anything larger is bad input, not a database error.
+ID = click.IntRange(1, 2**63 - 1)
+
 
 @main.group("grants")
 def grants() -> None:
@@ -48,7 +51,7 @@ def grants_add(
 
 
 @grants.command("revoke")
-@click.argument("grant_id", type=int)
+@click.argument("grant_id", type=ID)
 @click.option("--reason", default="revoked from the command line", show_default=True)
 @with_app
 def grants_revoke(app: Flask, grant_id: int, reason: str) -> None:
@@ -90,7 +93,7 @@ def bans_add(app: Flask, account: str, feature: str, until: str | None, reason: 
 
 
 @bans.command("lift")
-@click.argument("ban_id", type=int)
+@click.argument("ban_id", type=ID)
 @click.option("--reason", default="lifted from the command line", show_default=True)
 @with_app
 def bans_lift(app: Flask, ban_id: int, reason: str) -> None:
@@ -149,7 +152,7 @@ def demo_load(app: Flask) -> None:
 
     rt = runtime_of(app)
     session = db.session()
-    lines, key = load_demo(session, now=rt.clock())
+    lines, key = load_demo(session, now=rt.clock(), actor=Actor(cli_actor()))
     session.commit()
     for line in lines:
         click.echo(line)

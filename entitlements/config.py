@@ -92,13 +92,33 @@ SETTINGS: dict[str, Setting] = {
         "48h", "How long access continues after a period end Stripe has not reported on yet."
     ),
     "CATALOG": Setting(None, "Path of a TOML plans catalog. Default: the built-in catalog."),
+    "PUBLIC_URL": Setting(
+        "http://127.0.0.1:8000",
+        "Public base URL of this service; Checkout and the portal return here (https in prod).",
+        required_in_production=True,
+    ),
+    "SITE_URL": Setting(
+        "http://127.0.0.1:8000", "The magazine's home page, linked from our pages."
+    ),
+    "COOKIE_SECURE": Setting(
+        "auto",
+        "Mark session cookies Secure: `true`, `false`, or `auto` (when PUBLIC_URL is https).",
+    ),
     "STRIPE_SECRET_KEY": Setting(
-        None, "Stripe secret key. Unset in development: the offline emulator is used.", secret=True
+        None,
+        "Stripe secret key. Unset in development: `demo run` starts the offline emulator.",
+        required_in_production=True,
+        secret=True,
     ),
     "STRIPE_API_BASE": Setting(None, "Stripe API base URL (the emulator's URL in development)."),
     "STRIPE_WEBHOOK_SECRET": Setting(
-        None, "Webhook signing secrets, comma-separated during rotation.", secret=True
+        None,
+        "Webhook signing secrets (`whsec_...`), comma-separated during rotation.",
+        required_in_production=True,
+        secret=True,
     ),
+    "REVOKE_ON_REFUND": Setting("true", "A full refund of a Plus payment ends access at once."),
+    "REVOKE_ON_DISPUTE": Setting("true", "A dispute of a Plus payment ends access at once."),
     "GRANDFATHER_CUTOFF": Setting(
         "2024-02-29T00:00:00Z", "Accounts that commented before this keep commenting."
     ),
@@ -126,9 +146,14 @@ class Config:
     past_due_grace: timedelta
     renewal_grace: timedelta
     catalog_path: str | None
+    public_url: str
+    site_url: str
+    cookie_secure: bool
     stripe_secret_key: str | None
     stripe_api_base: str | None
     stripe_webhook_secrets: tuple[str, ...]
+    revoke_on_refund: bool
+    revoke_on_dispute: bool
     grandfather_cutoff: datetime
     grandfather_until: datetime
     log_level: str
@@ -232,6 +257,15 @@ def load_config(  # noqa: PLR0912, PLR0915
     if production and stripe_key is not None and not str(stripe_key).startswith(("sk_", "rk_")):
         raise ConfigError("ENTITLEMENTS_STRIPE_SECRET_KEY must be a Stripe secret key (sk_...)")
     webhook_secrets = parse("STRIPE_WEBHOOK_SECRET", _parse_list) or ()
+    public_url = str(get("PUBLIC_URL")).rstrip("/")
+    if production and not public_url.startswith("https://"):
+        raise ConfigError("ENTITLEMENTS_PUBLIC_URL must be an https:// URL in production")
+    cookie_setting = str(get("COOKIE_SECURE")).strip().lower()
+    cookie_secure = (
+        public_url.startswith("https://")
+        if cookie_setting == "auto"
+        else parse("COOKIE_SECURE", _parse_bool)
+    )
     cutoff = parse("GRANDFATHER_CUTOFF", parse_datetime)
     until = parse("GRANDFATHER_UNTIL", parse_datetime)
     if until <= cutoff:
@@ -252,14 +286,30 @@ def load_config(  # noqa: PLR0912, PLR0915
         past_due_grace=parse("PAST_DUE_GRACE", parse_duration),
         renewal_grace=parse("RENEWAL_GRACE", parse_duration),
         catalog_path=get("CATALOG"),
+        public_url=public_url,
+        site_url=str(get("SITE_URL")).rstrip("/"),
+        cookie_secure=bool(cookie_secure),
         stripe_secret_key=stripe_key,
         stripe_api_base=get("STRIPE_API_BASE"),
         stripe_webhook_secrets=tuple(webhook_secrets),
+        revoke_on_refund=bool(parse("REVOKE_ON_REFUND", _parse_bool)),
+        revoke_on_dispute=bool(parse("REVOKE_ON_DISPUTE", _parse_bool)),
         grandfather_cutoff=cutoff,
         grandfather_until=until,
-        log_level=str(get("LOG_LEVEL")).upper(),
+        log_level=_log_level(str(get("LOG_LEVEL"))),
         extra={k: v for k, v in overrides.items() if k in {"CLOCK", "TESTING"}},
     )
+
+
+def _log_level(text: str) -> str:
+    import logging
+
+    level = text.strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(
+            "ENTITLEMENTS_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+        )
+    return level
 
 
 def _explicit(name: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> bool:

@@ -14,10 +14,8 @@ from .services.bans import add_ban
 from .services.grants import add_grant
 from .services.service_keys import create_service_key
 
-DEMO_ACTOR = Actor("demo")
 
-
-def load_demo(session: Session, *, now: datetime) -> tuple[list[str], str]:
+def load_demo(session: Session, *, now: datetime, actor: Actor) -> tuple[list[str], str]:
     """Add the demo accounts unless present; return a description and a new service key."""
     lines = []
     if session.scalar(select(Grant.id).where(Grant.account_id == "demo-grandfathered")) is None:
@@ -27,7 +25,7 @@ def load_demo(session: Session, *, now: datetime) -> tuple[list[str], str]:
             feature="comment",
             kind="grandfather",
             reason="commented before the cutoff",
-            actor=DEMO_ACTOR,
+            actor=actor,
             now=now,
             starts_at=now - timedelta(days=30),
             ends_at=now + timedelta(days=90),
@@ -39,7 +37,7 @@ def load_demo(session: Session, *, now: datetime) -> tuple[list[str], str]:
             feature="archive",
             kind="comp",
             reason="press pass",
-            actor=DEMO_ACTOR,
+            actor=actor,
             now=now,
             ends_at=now + timedelta(days=365),
         )
@@ -65,7 +63,7 @@ def load_demo(session: Session, *, now: datetime) -> tuple[list[str], str]:
             "demo-banned",
             feature="comment",
             reason="repeated personal attacks",
-            actor=DEMO_ACTOR,
+            actor=actor,
             now=now,
             ends_at=now + timedelta(days=7),
         )
@@ -75,7 +73,7 @@ def load_demo(session: Session, *, now: datetime) -> tuple[list[str], str]:
             feature="comment",
             kind="comp",
             reason="contributor",
-            actor=DEMO_ACTOR,
+            actor=actor,
             now=now,
         )
         lines.append("loaded demo accounts:")
@@ -91,7 +89,7 @@ def load_demo(session: Session, *, now: datetime) -> tuple[list[str], str]:
         session,
         name=f"demo-{now:%Y%m%d%H%M%S%f}",
         scopes=["entitlements:read", "tokens:issue", "admin"],
-        actor=DEMO_ACTOR,
+        actor=actor,
         now=now,
     )
     return lines, key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, render_template, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -84,6 +84,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
+        if request.blueprint == "web":
+            # A reader's browser gets a page, not JSON.
+            page = render_template(
+                "message.html", title=exc.title, message=exc.detail, link=None, link_text=None
+            )
+            return Response(page, status=exc.status, mimetype="text/html")
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
 
     @app.errorhandler(HTTPException)

@@ -12,6 +12,7 @@ from ..app import now, runtime
 from ..clock import to_rfc3339
 from ..errors import InvalidError
 from ..services.accounts import access_for, validate_account_id
+from ..tokens.handoff import create_handoff
 from ..tokens.service import token_for_account
 from .auth import require_scope
 from .openapi import document
@@ -105,3 +106,33 @@ def post_token(account_id: str) -> tuple[dict[str, Any], int]:
     )
     session.commit()
     return {"token": token.token, "expires_at": to_rfc3339(token.expires_at)}, 201
+
+
+@bp.post("/<account_id>/handoffs")
+@document(
+    "Sign a reader in to the subscriber pages: a one-time URL valid for two minutes.",
+    request_body="HandoffRequest",
+    responses={201: "Handoff", 400: "Problem", 401: "Problem", 403: "Problem"},
+    tag="subscribers",
+)
+@require_scope("tokens:issue")
+def post_handoff(account_id: str) -> tuple[dict[str, Any], int]:
+    """Return the URL the site redirects its signed-in reader to."""
+    validate_account_id(account_id)
+    body = json_body({"next", "email"})
+    next_page = body.get("next", "/subscribe")
+    email = body.get("email")
+    if not isinstance(next_page, str):
+        raise InvalidError("next must be a string", field="next")
+    if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 254):
+        raise InvalidError("email must be an email address", field="email")
+    rt = runtime()
+    url, expires_at = create_handoff(
+        secret_key=rt.config.secret_key,
+        public_url=rt.config.public_url,
+        account_id=account_id,
+        next_page=next_page,
+        email=email,
+        now=now(),
+    )
+    return {"url": url, "expires_at": to_rfc3339(expires_at)}, 201

@@ -94,6 +94,29 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             }
         },
     },
+    "HandoffRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "next": {"enum": ["/subscribe", "/account"]},
+            "email": {"type": "string", "format": "email"},
+        },
+    },
+    "Handoff": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url", "expires_at"],
+        "properties": {"url": {"type": "string", "format": "uri"}, "expires_at": _RFC3339},
+    },
+    "WebhookAck": {
+        "type": "object",
+        "required": ["received", "event_id", "result"],
+        "properties": {
+            "received": {"const": True},
+            "event_id": {"type": "string"},
+            "result": {"type": "string"},
+        },
+    },
     "Status": {
         "type": "object",
         "required": ["status"],
@@ -109,6 +132,8 @@ _STATUS_TEXT = {
     403: "Service key lacks the scope",
     404: "Not found",
     409: "Conflict",
+    413: "Payload too large",
+    500: "Unexpected failure; nothing was written",
     503: "Unavailable; retry after the Retry-After header",
 }
 

@@ -4,8 +4,10 @@ from .account import Account
 from .audit import AuditEvent
 from .ban import Ban
 from .base import Base
+from .checkout import CheckoutAttempt, UsedHandoff
 from .grant import Grant
 from .keys import ServiceKey, SigningKey
+from .stripe_event import StripeEvent
 from .subscription import Subscription
 
 __all__ = [
@@ -13,8 +15,11 @@ __all__ = [
     "AuditEvent",
     "Ban",
     "Base",
+    "CheckoutAttempt",
     "Grant",
     "ServiceKey",
     "SigningKey",
+    "StripeEvent",
     "Subscription",
+    "UsedHandoff",
 ]

@@ -16,7 +16,10 @@ from tests.conftest import FakeClock, Keys
 PRODUCTION = {
     "ENV": "production",
     "ISSUER": "https://entitlements.example",
+    "PUBLIC_URL": "https://entitlements.example",
     "SIGNING_KEY_PUBLISH_DELAY": "15m",
+    "STRIPE_SECRET_KEY": "sk_test_production_like",
+    "STRIPE_WEBHOOK_SECRET": "whsec_production_like",
 }
 
 

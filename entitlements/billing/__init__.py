@@ -1,0 +1,1 @@
+"""Stripe billing: the gateway, checkout, webhooks, sync and reconciliation."""

@@ -1,0 +1,195 @@
+"""The one path by which Stripe's subscription state reaches our mirror, under a row lock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..clock import to_rfc3339
+from ..models import Account, Subscription
+from ..services.audit import Actor, record
+from .stripe_gateway import StripeGateway
+
+_TRACKED = (
+    "status",
+    "lookup_keys",
+    "price_ids",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "cancel_at",
+    "trial_end",
+    "canceled_at",
+    "ended_at",
+    "access_revoked_at",
+    "access_revoked_reason",
+)
+
+
+class CannotPlaceError(Exception):
+    """A Stripe object names a customer we cannot tie to an account yet; retry later."""
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if value else None
+
+
+def lock_account(session: Session, account_id: str, *, now: datetime) -> Account:
+    """Create the account if needed and lock its row for the rest of the transaction."""
+    values = {"id": account_id, "token_version": 0, "created_at": now}
+    bind = session.get_bind()
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+    # A write first: on SQLite it takes the database write lock before any read, which
+    # serialises concurrent syncs there as FOR UPDATE does on PostgreSQL.
+    session.execute(
+        dialect.insert(Account).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    )
+    account = session.scalar(
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert account is not None
+    return account
+
+
+def account_for_customer(
+    session: Session, gateway: StripeGateway, customer_id: str, *, hint: str | None = None
+) -> str | None:
+    """Return the account a Stripe customer belongs to: our link, a hint, or its metadata."""
+    linked = session.scalar(select(Account.id).where(Account.stripe_customer_id == customer_id))
+    if linked is not None:
+        return linked
+    if hint:
+        return hint
+    customer = gateway.retrieve_customer(customer_id)
+    account_id = (customer.get("metadata") or {}).get("account_id")
+    return str(account_id) if account_id else None
+
+
+def subscription_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """Map a Stripe subscription (API 2026-10-28) onto our mirror's columns."""
+    items = (obj.get("items") or {}).get("data") or []
+    lookup_keys, price_ids, starts, ends = [], [], [], []
+    for item in items:
+        price = item.get("price") or {}
+        if isinstance(price, dict):
+            price_ids.append(str(price.get("id", "")))
+            if price.get("lookup_key"):
+                lookup_keys.append(str(price["lookup_key"]))
+        # Current API versions keep the billing period on each item, not the subscription.
+        if item.get("current_period_end"):
+            ends.append(int(item["current_period_end"]))
+            starts.append(int(item.get("current_period_start") or 0))
+    if not ends and obj.get("current_period_end"):
+        ends.append(int(obj["current_period_end"]))
+        starts.append(int(obj.get("current_period_start") or 0))
+    return {
+        "customer_id": str(obj["customer"]),
+        "status": str(obj["status"]),
+        "lookup_keys": ",".join(sorted(lookup_keys)),
+        "price_ids": ",".join(sorted(price_ids)),
+        "current_period_start": _ts(max(starts)) if starts else None,
+        "current_period_end": _ts(max(ends)) if ends else None,
+        "cancel_at_period_end": bool(obj.get("cancel_at_period_end")),
+        "cancel_at": _ts(obj.get("cancel_at")),
+        "trial_end": _ts(obj.get("trial_end")),
+        "canceled_at": _ts(obj.get("canceled_at")),
+        "ended_at": _ts(obj.get("ended_at")),
+        "livemode": bool(obj.get("livemode")),
+    }
+
+
+def snapshot(sub: Subscription | None) -> dict[str, Any] | None:
+    """Return the audited fields of a subscription row."""
+    if sub is None:
+        return None
+    out: dict[str, Any] = {}
+    for name in _TRACKED:
+        value = getattr(sub, name)
+        out[name] = to_rfc3339(value) if isinstance(value, datetime) else value
+    return out
+
+
+def apply_subscription(
+    session: Session, account: Account, obj: dict[str, Any], *, now: datetime, actor: Actor
+) -> Subscription:
+    """Write Stripe's current subscription onto our mirror; audit what changed."""
+    fields = subscription_fields(obj)
+    sub = session.get(Subscription, obj["id"])
+    before = snapshot(sub)
+    if sub is None:
+        sub = Subscription(
+            id=str(obj["id"]),
+            account_id=account.id,
+            created_at=_ts(obj.get("created")) or now,
+            synced_at=now,
+            **fields,
+        )
+        session.add(sub)
+    else:
+        for name, value in fields.items():
+            setattr(sub, name, value)
+        sub.synced_at = now
+    after = snapshot(sub)
+    if before != after:
+        if before is not None and _loses_access(before, after):
+            # Withdrawn access makes earlier answers stale at once.
+            account.token_version += 1
+        record(
+            session,
+            actor,
+            action="subscription.sync",
+            subject_type="subscription",
+            subject_id=sub.id,
+            account_id=account.id,
+            now=now,
+            before=before,
+            after=after,
+        )
+    return sub
+
+
+def _loses_access(before: dict[str, Any], after: dict[str, Any] | None) -> bool:
+    if after is None:
+        return True
+    return (
+        before["status"] != after["status"]
+        or (after["cancel_at_period_end"] and not before["cancel_at_period_end"])
+        or (after["access_revoked_at"] is not None and before["access_revoked_at"] is None)
+    )
+
+
+def sync_subscription(
+    session: Session,
+    gateway: StripeGateway,
+    subscription_id: str,
+    *,
+    now: datetime,
+    actor: Actor,
+    customer_id: str | None = None,
+    account_hint: str | None = None,
+) -> Subscription:
+    """Re-fetch a subscription from Stripe and apply it under the account's row lock."""
+    fetched: dict[str, Any] | None = None
+    if customer_id is None:
+        fetched = gateway.retrieve_subscription(subscription_id)
+        customer_id = str(fetched["customer"])
+    account_id = account_for_customer(session, gateway, customer_id, hint=account_hint)
+    if account_id is None:
+        fetched = fetched or gateway.retrieve_subscription(subscription_id)
+        meta_account = (fetched.get("metadata") or {}).get("account_id")
+        account_id = str(meta_account) if meta_account else None
+    if account_id is None:
+        raise CannotPlaceError(f"customer {customer_id} is not linked to an account yet")
+    account = lock_account(session, account_id, now=now)
+    if account.stripe_customer_id is None:
+        account.stripe_customer_id = customer_id
+    # Fetch again under the lock: whichever sync locks last writes Stripe's latest truth.
+    latest = gateway.retrieve_subscription(subscription_id)
+    return apply_subscription(session, account, latest, now=now, actor=actor)

@@ -1,0 +1,101 @@
+"""`entitlements reconcile` and `entitlements events list|replay`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from . import db
+from .billing.handlers import BillingContext
+from .billing.reconcile import reconcile
+from .billing.webhooks import process
+from .cli import cli_actor, fail, main, print_table, runtime_of, when, with_app
+from .models import StripeEvent
+from .services.audit import Actor
+
+
+def billing_context(app: Flask) -> BillingContext:
+    """Return a billing context for a CLI command, or fail if billing is not configured."""
+    rt = runtime_of(app)
+    if rt.gateway is None:
+        fail("billing is not configured: set ENTITLEMENTS_STRIPE_SECRET_KEY", 1)
+    return BillingContext(
+        gateway=rt.gateway,
+        revoke_on_refund=rt.config.revoke_on_refund,
+        revoke_on_dispute=rt.config.revoke_on_dispute,
+        now=rt.clock(),
+        actor=Actor(f"{cli_actor()} (reconcile)"),
+    )
+
+
+@main.command("reconcile")
+@with_app
+def reconcile_command(app: Flask) -> None:
+    """Repair local subscriptions from Stripe and apply undelivered events (idempotent)."""
+    ctx = billing_context(app)
+    report = reconcile(db.session(), ctx, progress=lambda line: click.echo(f"... {line}", err=True))
+    for line in report.changed:
+        click.echo(f"repaired {line}")
+    for line in report.events_applied:
+        click.echo(f"applied event {line}")
+    for line in report.unplaced:
+        click.echo(f"skipped {line}: its customer is not linked to an account", err=True)
+    for line in report.errors:
+        click.echo(f"error {line}", err=True)
+    click.echo(
+        f"{report.subscriptions_seen} subscriptions checked, {len(report.changed)} repaired; "
+        f"{report.events_seen} undelivered events checked, {len(report.events_applied)} applied"
+    )
+    if report.errors:
+        raise SystemExit(1)
+
+
+@main.group("events")
+def events() -> None:
+    """Stripe events received by the webhook."""
+
+
+@events.command("list")
+@click.option("--failed", is_flag=True, help="Only events whose processing failed.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@with_app
+def events_list(app: Flask, failed: bool, limit: int) -> None:
+    """List recent events, newest first."""
+    query = select(StripeEvent).order_by(StripeEvent.received_at.desc()).limit(limit)
+    if failed:
+        query = query.where(StripeEvent.status == "failed")
+    rows = db.session().scalars(query)
+    print_table(
+        [
+            {
+                "id": r.id,
+                "type": r.type,
+                "status": r.status,
+                "attempts": r.attempts,
+                "received": when(r.received_at),
+                "error": (r.last_error or "")[:60],
+            }
+            for r in rows
+        ],
+        ["id", "type", "status", "attempts", "received", "error"],
+    )
+
+
+@events.command("replay")
+@click.argument("event_id")
+@click.option("--force", is_flag=True, help="Replay even if it was already applied.")
+@with_app
+def events_replay(app: Flask, event_id: str, force: bool) -> None:
+    """Apply EVENT_ID again: its stored copy, or Stripe's if we never received it."""
+    ctx = billing_context(app)
+    session = db.session()
+    row = session.get(StripeEvent, event_id)
+    if row is not None and row.status in {"processed", "ignored"} and not force:
+        fail(f"event {event_id} was already {row.status}; add --force to apply it again")
+    event = row.payload if row is not None else ctx.gateway.retrieve_event(event_id)
+    session.rollback()
+    outcome = process(session, event, ctx, force=force)
+    if outcome.status != 200:
+        fail(f"event {event_id} failed again: {outcome.detail}", 1)
+    click.echo(f"event {event_id}: {outcome.detail}")

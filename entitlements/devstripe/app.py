@@ -1,0 +1,55 @@
+"""The emulator's Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from flask import Flask
+
+from entitlements.devstripe import api, pages
+from entitlements.devstripe.state import EmulatorState
+
+
+def refuse_production() -> None:
+    """Raise if this process is configured as production: the emulator accepts any test key."""
+    if os.environ.get("ENTITLEMENTS_ENV", "").strip().lower() == "production":
+        raise RuntimeError(
+            "devstripe is an offline Stripe emulator for tests and demos; it refuses to start "
+            "when ENTITLEMENTS_ENV=production. Point the Stripe SDK at api.stripe.com instead."
+        )
+
+
+def create_emulator(
+    *,
+    public_url: str | None = None,
+    webhook_endpoints: Sequence[tuple[str, str]] = (),
+    seed: bool = True,
+    cancel_behavior: str = "canceled",
+) -> Flask:
+    """Build the emulator app; its state is `app.extensions["devstripe"]`.
+
+    public_url: base URL for hosted pages (defaults to the URL each request came in on).
+    webhook_endpoints: (url, "whsec_...") pairs that receive every event.
+    seed: create product `prod_plus`, prices `plus_monthly`/`plus_annual` and code WELCOME10.
+    cancel_behavior: what exhausted payment retries do: "canceled" or "unpaid".
+    """
+    refuse_production()
+    state = EmulatorState(public_url=public_url, cancel_behavior=cancel_behavior, seed=seed)
+    for url, secret in webhook_endpoints:
+        state.add_webhook_endpoint(url, secret)
+    app = Flask(__name__)
+    app.extensions["devstripe"] = state
+    api.register(app)
+    app.register_blueprint(pages.bp)
+
+    @app.get("/")
+    def index() -> dict[str, object]:
+        return {
+            "object": "devstripe",
+            "api_base": "/v1",
+            "livemode": False,
+            "api_version": "2026-10-28.endive",
+        }
+
+    return app

@@ -1,0 +1,27 @@
+"""CSRF tokens for every form: one random token per session, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import request, session
+
+from ..errors import ForbiddenError
+
+
+def csrf_token() -> str:
+    """Return the session's CSRF token, creating it on first use."""
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def check_csrf() -> None:
+    """Raise ForbiddenError unless the form carries the session's CSRF token."""
+    expected = session.get("csrf")
+    given = request.form.get("csrf", "")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected, given):
+        raise ForbiddenError("the form expired or came from elsewhere; reload the page and retry")
