@@ -180,6 +180,8 @@ def create_session(st: Store, params: Params, base_url: str) -> Obj:
             "url": f"{base_url}/checkout/{sid}",
             "_line_items": lines,
             "_trial_end": trial_end,
+            # Stripe starts a trial_period_days trial when the subscription is created.
+            "_trial_days": trial_days if not get_int(sub_data, "trial_end") else None,
             "_discounts": discounts,
             "_sub_metadata": apply_metadata({}, sub_data),
             "_subscription": None,
@@ -281,7 +283,11 @@ def submit_payment(
             st,
             cust=cust,
             prices=prices,
-            trial_end=sess["_trial_end"],
+            trial_end=(
+                st.now(sess["_clock"]) + sess["_trial_days"] * DAY
+                if sess.get("_trial_days")
+                else sess["_trial_end"]
+            ),
             metadata=sess["_sub_metadata"],
             pm=pm,
             discounts=checked,

@@ -73,7 +73,8 @@ def redeem_handoff(session: Session, token: str, *, secret_key: str, now: dateti
         dialect.insert(UsedHandoff)
         .values(jti=data["jti"], account_id=data["sub"], expires_at=expires_at, used_at=now)
         .on_conflict_do_nothing(index_elements=["jti"])
-    )
-    if not inserted.rowcount:  # type: ignore[attr-defined]
+        .returning(UsedHandoff.jti)
+    ).first()
+    if inserted is None:
         raise InvalidError("this sign-in link was already used; go back to the magazine")
     return Handoff(data["sub"], data["next"], data.get("email"), data["jti"], expires_at)
