@@ -106,6 +106,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     for blueprint in (health.bp, accounts.bp, jwks.bp, openapi.bp, webhooks.bp, views.bp):
         app.register_blueprint(blueprint)
+    if config.demo:
+        from .web import demo
+
+        app.register_blueprint(demo.bp)
     return app
 
 

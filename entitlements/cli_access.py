@@ -163,12 +163,43 @@ def demo_load(app: Flask) -> None:
 @demo.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--stripe-port", default=12111, show_default=True, type=click.IntRange(1, 65535),
+    help="Port of the offline Stripe emulator (started when no Stripe key is set).",
+)
 @click.pass_context
-def demo_run(ctx: click.Context, host: str, port: int) -> None:
-    """Migrate, load demo data and serve: everything a first look needs."""
-    from .cli import db_upgrade, serve
+def demo_run(ctx: click.Context, host: str, port: int, stripe_port: int) -> None:
+    """Migrate, load demo data and serve, with the offline Stripe emulator: no network."""
+    import os
+    import secrets
 
+    from werkzeug.serving import run_simple
+
+    from .app import create_app
+    from .cli import db_upgrade
+
+    public_url = f"http://{host}:{port}"
+    os.environ.setdefault("ENTITLEMENTS_PUBLIC_URL", public_url)
+    os.environ.setdefault("ENTITLEMENTS_DEMO", "true")
+    emulator = None
+    if not os.environ.get("ENTITLEMENTS_STRIPE_SECRET_KEY"):
+        from .devstripe import EmulatorServer
+
+        webhook_secret = "whsec_demo_" + secrets.token_urlsafe(24)
+        emulator = EmulatorServer(
+            port=stripe_port, host=host,
+            webhook_endpoints=[(f"{public_url}/v1/webhooks/stripe", webhook_secret)],
+        ).start()
+        # The emulator accepts any sk_test_ key: this names it, it guards nothing.
+        os.environ["ENTITLEMENTS_STRIPE_SECRET_KEY"] = "sk_test_offline_emulator"  # noqa: S105
+        os.environ["ENTITLEMENTS_STRIPE_API_BASE"] = emulator.url
+        os.environ["ENTITLEMENTS_STRIPE_WEBHOOK_SECRET"] = webhook_secret
+        click.echo(f"offline Stripe emulator on {emulator.url} (test cards: 4242 4242 4242 4242)")
     ctx.invoke(db_upgrade)
     ctx.invoke(demo_load)
-    click.echo(f"serving on http://{host}:{port}  (try /openapi.json)")
-    ctx.invoke(serve, host=host, port=port, workers=2)
+    click.echo(f"serving on {public_url}  - try {public_url}/demo to sign in as a reader")
+    try:
+        run_simple(host, port, create_app(), threaded=True, use_reloader=False)
+    finally:
+        if emulator is not None:
+            emulator.stop()

@@ -126,6 +126,9 @@ SETTINGS: dict[str, Setting] = {
         "2025-02-28T00:00:00Z", "End of the past commenters' temporary period."
     ),
     "LOG_LEVEL": Setting("INFO", "Python logging level."),
+    "DEMO": Setting(
+        "false", "Serve /demo, a sign-in page for trying the subscriber pages without a site."
+    ),
 }
 
 
@@ -157,6 +160,7 @@ class Config:
     grandfather_cutoff: datetime
     grandfather_until: datetime
     log_level: str
+    demo: bool
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -266,6 +270,9 @@ def load_config(  # noqa: PLR0912, PLR0915
         if cookie_setting == "auto"
         else parse("COOKIE_SECURE", _parse_bool)
     )
+    demo = bool(parse("DEMO", _parse_bool))
+    if production and demo:
+        raise ConfigError("ENTITLEMENTS_DEMO signs anyone in: it is refused in production")
     cutoff = parse("GRANDFATHER_CUTOFF", parse_datetime)
     until = parse("GRANDFATHER_UNTIL", parse_datetime)
     if until <= cutoff:
@@ -297,6 +304,7 @@ def load_config(  # noqa: PLR0912, PLR0915
         grandfather_cutoff=cutoff,
         grandfather_until=until,
         log_level=_log_level(str(get("LOG_LEVEL"))),
+        demo=demo,
         extra={k: v for k, v in overrides.items() if k in {"CLOCK", "TESTING"}},
     )
 

@@ -84,7 +84,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
-        if request.blueprint == "web":
+        if request.blueprint in {"web", "demo"}:
             # A reader's browser gets a page, not JSON.
             page = render_template(
                 "message.html", title=exc.title, message=exc.detail, link=None, link_text=None

@@ -11,6 +11,18 @@ fi
 
 bash scripts/services.sh
 
+# Browser tests drive Debian's Chromium through its ChromeDriver (never a downloaded browser).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver from Debian"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "browser tests need /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium chromium-driver)" >&2
+    exit 1
+  fi
+fi
+
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
