@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -35,8 +37,16 @@ def idempotency_key(*parts: str) -> str:
     return f"entitlements-{digest}"
 
 
+def _wire(value: Any) -> Any:
+    # The SDK parses Stripe's decimal strings (unit_amount_decimal) into Decimal; keep them
+    # as the strings Stripe sent, so objects stay JSON (events are stored as JSON).
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"unexpected {type(value).__name__} in a Stripe object")
+
+
 def _plain(obj: Any) -> dict[str, Any]:
-    result: dict[str, Any] = obj.to_dict()
+    result: dict[str, Any] = json.loads(json.dumps(obj.to_dict(), default=_wire))
     return result
 
 
