@@ -20,6 +20,8 @@ class Policy:
     catalog: Catalog
     past_due_grace: timedelta = timedelta(days=7)
     renewal_grace: timedelta = timedelta(hours=48)
+    # The end of the past commenters' period; grants that follow the policy end then.
+    grandfather_until: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     catalog = load_catalog(config.catalog_path)
     policy = Policy(
-        catalog=catalog, past_due_grace=config.past_due_grace, renewal_grace=config.renewal_grace
+        catalog=catalog,
+        past_due_grace=config.past_due_grace,
+        renewal_grace=config.renewal_grace,
+        grandfather_until=config.grandfather_until,
     )
     app.extensions[EXTENSION] = Runtime(
         config=config,

@@ -29,7 +29,7 @@ def load_demo(session: Session, *, now: datetime, actor: Actor) -> tuple[list[st
             now=now,
             starts_at=now - timedelta(days=30),
             ends_at=now + timedelta(days=90),
-            ends_by_policy=True,
+            ends_by_policy=False,
         )
         add_grant(
             session,

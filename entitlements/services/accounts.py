@@ -60,17 +60,24 @@ def subscription_facts(sub: Subscription) -> SubscriptionFacts:
     )
 
 
-def load_facts(session: Session, account_id: str) -> Facts:
+def grant_facts(grant: Grant, policy: Policy) -> GrantFacts:
+    """Convert a grant row into resolve() input; a policy grant ends when the policy says."""
+    ends_at = grant.ends_at
+    if grant.ends_by_policy and policy.grandfather_until is not None:
+        # Read at every check: moving ENTITLEMENTS_GRANDFATHER_UNTIL moves every such grant.
+        ends_at = policy.grandfather_until
+    return GrantFacts(grant.id, grant.feature, grant.kind, grant.starts_at, ends_at,
+                      grant.revoked_at)
+
+
+def load_facts(session: Session, account_id: str, policy: Policy) -> Facts:
     """Read the subscriptions, grants and bans of one account."""
     subs = session.scalars(select(Subscription).where(Subscription.account_id == account_id))
     grants = session.scalars(select(Grant).where(Grant.account_id == account_id))
     bans = session.scalars(select(Ban).where(Ban.account_id == account_id))
     return Facts(
         subscriptions=tuple(subscription_facts(s) for s in subs),
-        grants=tuple(
-            GrantFacts(g.id, g.feature, g.kind, g.starts_at, g.ends_at, g.revoked_at)
-            for g in grants
-        ),
+        grants=tuple(grant_facts(g, policy) for g in grants),
         bans=tuple(
             BanFacts(b.id, b.feature, b.reason, b.starts_at, b.ends_at, b.lifted_at) for b in bans
         ),
@@ -80,5 +87,5 @@ def load_facts(session: Session, account_id: str) -> Facts:
 def access_for(session: Session, account_id: str, *, now: datetime, policy: Policy) -> Access:
     """Return what resolve() says of one account at `now`."""
     validate_account_id(account_id)
-    facts = load_facts(session, account_id)
+    facts = load_facts(session, account_id, policy)
     return resolve(facts.subscriptions, facts.grants, facts.bans, now=now, policy=policy)

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import Keys
+from tests.conftest import FakeClock, Keys
 from tests.factories import add_subscription, ban, grant
 
 READ = "entitlements:read"
@@ -170,3 +170,22 @@ def test_unknown_path_and_method_are_problem_json(client: FlaskClient) -> None:
     response = client.delete("/v1/accounts/x/entitlements")
     assert response.status_code == 405
     assert response.mimetype == "application/problem+json"
+
+
+def test_moving_the_grandfather_end_moves_policy_grants_but_not_individual_ones(
+    make_app: Callable[..., Flask], clock: FakeClock
+) -> None:
+    app = make_app(GRANDFATHER_UNTIL="2026-06-30T00:00:00Z")
+    grant(app, "follows", "comment", now=clock.now, kind="grandfather", ends_by_policy=True)
+    grant(app, "individual", "comment", now=clock.now, kind="grandfather",
+          ends_at=clock.now + timedelta(days=10))
+    header = Keys(app).header(READ)
+    body = app.test_client().get("/v1/accounts/follows/entitlements", headers=header).json
+    assert body["valid_until"] == "2026-06-30T00:00:00Z"
+    later = make_app(GRANDFATHER_UNTIL="2026-09-30T00:00:00Z").test_client()
+    moved = later.get("/v1/accounts/follows/entitlements", headers=header).json
+    assert moved["sources"] == [
+        {"feature": "comment", "source": "grandfather", "ends_at": "2026-09-30T00:00:00Z"}
+    ]
+    kept = later.get("/v1/accounts/individual/entitlements", headers=header).json
+    assert kept["valid_until"] == "2026-01-25T12:00:00Z"
