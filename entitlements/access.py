@@ -23,6 +23,12 @@ class Policy:
     # The end of the past commenters' period; grants that follow the policy end then.
     grandfather_until: datetime | None = None
 
+    def grant_end(self, ends_at: datetime | None, ends_by_policy: bool) -> datetime | None:
+        """Return a grant's effective end: the policy's for grants that follow it."""
+        if ends_by_policy and self.grandfather_until is not None:
+            return self.grandfather_until
+        return ends_at
+
 
 @dataclass(frozen=True)
 class SubscriptionFacts:

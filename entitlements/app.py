@@ -104,11 +104,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     _register_request_id(app)
 
-    from .api import accounts, health, jwks, openapi, webhooks
+    from .admin import views as admin_views
+    from .api import accounts, admin, health, jwks, openapi, webhooks
+    from .api import policy as policy_api
     from .web import views
 
     for blueprint in (health.bp, accounts.bp, jwks.bp, openapi.bp, webhooks.bp, views.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(policy_api.bp)
+    app.register_blueprint(admin_views.bp)
     if config.demo:
         from .web import demo
 

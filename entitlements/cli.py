@@ -194,6 +194,6 @@ def runtime_of(app: Flask) -> Any:
 
 
 # Command groups live in their own modules; importing them registers them on `main`.
-from . import cli_access, cli_billing, cli_keys  # noqa: E402
+from . import cli_access, cli_admins, cli_billing, cli_grandfather, cli_keys  # noqa: E402
 
-__all__ = ["cli_access", "cli_billing", "cli_keys", "main"]
+__all__ = ["cli_access", "cli_admins", "cli_billing", "cli_grandfather", "cli_keys", "main"]

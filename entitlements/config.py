@@ -126,6 +126,9 @@ SETTINGS: dict[str, Setting] = {
         "2025-02-28T00:00:00Z", "End of the past commenters' temporary period."
     ),
     "LOG_LEVEL": Setting("INFO", "Python logging level."),
+    "ADMIN_IDLE_TIMEOUT": Setting(
+        "30m", "An admin console session ends after this long without a request (1m to 24h)."
+    ),
     "DEMO": Setting(
         "false", "Serve /demo, a sign-in page for trying the subscriber pages without a site."
     ),
@@ -161,6 +164,7 @@ class Config:
     grandfather_until: datetime
     log_level: str
     demo: bool
+    admin_idle_timeout: timedelta
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -273,6 +277,9 @@ def load_config(  # noqa: PLR0912, PLR0915
     demo = bool(parse("DEMO", _parse_bool))
     if production and demo:
         raise ConfigError("ENTITLEMENTS_DEMO signs anyone in: it is refused in production")
+    admin_idle_timeout = parse("ADMIN_IDLE_TIMEOUT", parse_duration)
+    if not timedelta(minutes=1) <= admin_idle_timeout <= timedelta(hours=24):
+        raise ConfigError("ENTITLEMENTS_ADMIN_IDLE_TIMEOUT must be between 1m and 24h")
     cutoff = parse("GRANDFATHER_CUTOFF", parse_datetime)
     until = parse("GRANDFATHER_UNTIL", parse_datetime)
     if until <= cutoff:
@@ -305,6 +312,7 @@ def load_config(  # noqa: PLR0912, PLR0915
         grandfather_until=until,
         log_level=_log_level(str(get("LOG_LEVEL"))),
         demo=demo,
+        admin_idle_timeout=admin_idle_timeout,
         extra={k: v for k, v in overrides.items() if k in {"CLOCK", "TESTING"}},
     )
 

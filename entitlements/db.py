@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 EXTENSION = "entitlements.db"
+READS = "entitlements.db.reads"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -39,12 +40,18 @@ def init_app(app: Flask, url: str) -> None:
     """Attach an engine and a session factory to the app; sessions close with the context."""
     engine = make_engine(url)
     app.extensions[EXTENSION] = sessionmaker(engine, expire_on_commit=False)
+    # Single-statement reads on the hot path skip BEGIN/ROLLBACK: one statement is one
+    # snapshot. Its own small pool, set to autocommit once per connection.
+    app.extensions[READS] = make_engine(url, isolation_level="AUTOCOMMIT")
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
         db_session = g.pop("db_session", None)
         if db_session is not None:
             db_session.close()
+        reads = g.pop("db_reads", None)
+        if reads is not None:
+            reads.close()
 
 
 def session() -> Session:
@@ -53,6 +60,14 @@ def session() -> Session:
         g.db_session = current_app.extensions[EXTENSION]()
     db_session: Session = g.db_session
     return db_session
+
+
+def read_connection() -> Connection:
+    """Return the current context's autocommit connection for single-statement reads."""
+    if "db_reads" not in g:
+        g.db_reads = current_app.extensions[READS].connect()
+    connection: Connection = g.db_reads
+    return connection
 
 
 def engine() -> Engine:

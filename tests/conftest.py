@@ -131,6 +131,7 @@ def make_app(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[Ca
     for app in apps:
         with app.app_context():
             db.engine().dispose()
+        app.extensions[db.READS].dispose()
     _empty_tables(database_url)
 
 
@@ -138,11 +139,23 @@ def _empty_tables(url: str) -> None:
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
+            # TRUNCATE fires no row triggers: the append-only audit trigger stays in place.
             names = ", ".join(t.name for t in Base.metadata.sorted_tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            # SQLite has no TRUNCATE: lift the append-only triggers, delete, put them back,
+            # all in this one transaction so no test ever sees the table unguarded. pysqlite
+            # starts its own transactions only before DML, so begin explicitly for the DDL.
+            connection.exec_driver_sql("BEGIN")
+            triggers = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+            for name, _ in triggers:
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
+            for _, sql in triggers:
+                connection.execute(text(sql))
     engine.dispose()
 
 

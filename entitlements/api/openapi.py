@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, current_app
 
 from .. import __version__
+from .schemas_admin import ADMIN_SCHEMAS
 
 bp = Blueprint("openapi", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,6 +123,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["status"],
         "properties": {"status": {"type": "string"}},
     },
+    **ADMIN_SCHEMAS,
 }
 
 _STATUS_TEXT = {
@@ -133,6 +135,7 @@ _STATUS_TEXT = {
     404: "Not found",
     409: "Conflict",
     413: "Payload too large",
+    415: "Unsupported media type",
     500: "Unexpected failure; nothing was written",
     503: "Unavailable; retry after the Retry-After header",
 }
@@ -144,13 +147,29 @@ def document(
     responses: dict[int, str | None],
     request_body: str | None = None,
     tag: str = "entitlements",
+    query: dict[str, dict[str, Any]] | None = None,
+    request_media: str = "application/json",
+    body_required: bool = False,
+    security: str | None = None,
 ) -> Callable[[F], F]:
-    """Mark a view with its OpenAPI summary, request schema and responses by status."""
+    """Mark a view with its OpenAPI summary, request schema and responses by status.
+
+    `query` maps each query parameter to its JSON schema (a "description" key is lifted out).
+    """
 
     def mark(view: F) -> F:
         view.__dict__.setdefault("openapi", {}).update(
-            summary=summary, responses=responses, request_body=request_body, tag=tag
+            summary=summary,
+            responses=responses,
+            request_body=request_body,
+            tag=tag,
+            query=query or {},
+            request_media=request_media,
+            body_required=body_required,
         )
+        if security:
+            # Views that authenticate inside (the hot read path) name their scope here.
+            view.__dict__["openapi"]["security"] = security
         return view
 
     return mark
@@ -180,12 +199,19 @@ def build_document() -> dict[str, Any]:
                 {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}}
                 for arg in sorted(rule.arguments)
             ]
+            for name, schema in meta.get("query", {}).items():
+                spec = dict(schema)
+                param = {"name": name, "in": "query", "required": False}
+                if "description" in spec:
+                    param["description"] = spec.pop("description")
+                params.append({**param, "schema": spec})
             if params:
                 operation["parameters"] = params
             if meta.get("request_body"):
+                media = meta.get("request_media", "application/json")
                 operation["requestBody"] = {
-                    "required": False,
-                    "content": {"application/json": {"schema": _ref(meta["request_body"])}},
+                    "required": meta.get("body_required", False),
+                    "content": {media: {"schema": _ref(meta["request_body"])}},
                 }
             if meta.get("security"):
                 operation["security"] = [{"serviceKey": [meta["security"]]}]

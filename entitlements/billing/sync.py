@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..clock import to_rfc3339
 from ..models import Account, Subscription
+from ..services.accounts import ACCOUNT_ID
 from ..services.audit import Actor, record
 from .stripe_gateway import StripeGateway
 
@@ -187,6 +188,8 @@ def sync_subscription(
         account_id = str(meta_account) if meta_account else None
     if account_id is None:
         raise CannotPlaceError(f"customer {customer_id} is not linked to an account yet")
+    if not ACCOUNT_ID.fullmatch(account_id):
+        raise CannotPlaceError(f"customer {customer_id} names a malformed account id")
     account = lock_account(session, account_id, now=now)
     if account.stripe_customer_id is None:
         account.stripe_customer_id = customer_id

@@ -1,6 +1,7 @@
 """Tables, one family per module; import from here."""
 
 from .account import Account
+from .admin import Admin, AdminUpload
 from .audit import AuditEvent
 from .ban import Ban
 from .base import Base
@@ -12,6 +13,8 @@ from .subscription import Subscription
 
 __all__ = [
     "Account",
+    "Admin",
+    "AdminUpload",
     "AuditEvent",
     "Ban",
     "Base",

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..access import Access, BanFacts, GrantFacts, Policy, SubscriptionFacts, resolve
@@ -62,10 +62,8 @@ def subscription_facts(sub: Subscription) -> SubscriptionFacts:
 
 def grant_facts(grant: Grant, policy: Policy) -> GrantFacts:
     """Convert a grant row into resolve() input; a policy grant ends when the policy says."""
-    ends_at = grant.ends_at
-    if grant.ends_by_policy and policy.grandfather_until is not None:
-        # Read at every check: moving ENTITLEMENTS_GRANDFATHER_UNTIL moves every such grant.
-        ends_at = policy.grandfather_until
+    # Read at every check: moving ENTITLEMENTS_GRANDFATHER_UNTIL moves every such grant.
+    ends_at = policy.grant_end(grant.ends_at, grant.ends_by_policy)
     return GrantFacts(grant.id, grant.feature, grant.kind, grant.starts_at, ends_at,
                       grant.revoked_at)
 
@@ -89,3 +87,30 @@ def access_for(session: Session, account_id: str, *, now: datetime, policy: Poli
     validate_account_id(account_id)
     facts = load_facts(session, account_id, policy)
     return resolve(facts.subscriptions, facts.grants, facts.bans, now=now, policy=policy)
+
+
+def search_accounts(
+    session: Session, query: str, *, limit: int, after: str | None = None
+) -> tuple[list[Account], str | None]:
+    """Find accounts whose id contains `query` or whose Stripe customer id starts with it.
+
+    Ordered by id; returns one page and the cursor of the next (None on the last page).
+    """
+    statement = select(Account).order_by(Account.id).limit(limit + 1)
+    if query:
+        customers = select(Subscription.account_id).where(
+            Subscription.customer_id.startswith(query, autoescape=True)
+        )
+        statement = statement.where(
+            or_(
+                Account.id.contains(query, autoescape=True),
+                Account.stripe_customer_id.startswith(query, autoescape=True),
+                Account.id.in_(customers),
+            )
+        )
+    if after is not None:
+        statement = statement.where(Account.id > validate_account_id(after))
+    rows = list(session.scalars(statement))
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None

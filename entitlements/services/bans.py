@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..clock import to_rfc3339
 from ..errors import ConflictError, InvalidError, NotFoundError
-from ..models import Ban
-from .accounts import ensure_account
+from ..models import Account, Ban
+from .accounts import ensure_account, validate_account_id
 from .audit import Actor, record
 from .grants import check_reason
 
@@ -28,7 +29,10 @@ def ban_json(ban: Ban) -> dict[str, Any]:
         "ends_at": to_rfc3339(ban.ends_at),
         "reason": ban.reason,
         "actor": ban.actor,
+        "created_at": to_rfc3339(ban.created_at),
         "lifted_at": to_rfc3339(ban.lifted_at),
+        "lifted_by": ban.lifted_by,
+        "lift_reason": ban.lift_reason,
     }
 
 
@@ -77,18 +81,71 @@ def add_ban(
     return ban
 
 
+def get_ban(session: Session, ban_id: int) -> Ban:
+    """Return a ban by id, locked for update, or raise NotFoundError."""
+    ban = session.get(Ban, ban_id, with_for_update=True)
+    if ban is None:
+        raise NotFoundError(f"no ban with id {ban_id}")
+    return ban
+
+
+def list_bans(session: Session, account_id: str) -> list[Ban]:
+    """Return an account's bans, oldest first (lifted and ended ones included)."""
+    validate_account_id(account_id)
+    return list(session.scalars(select(Ban).where(Ban.account_id == account_id).order_by(Ban.id)))
+
+
+def _check_in_force(ban: Ban, now: datetime) -> None:
+    if ban.lifted_at is not None:
+        raise ConflictError(f"ban {ban.id} was already lifted")
+    if ban.ends_at is not None and ban.ends_at <= now:
+        raise ConflictError(f"ban {ban.id} already ended; add a new ban instead")
+
+
+def extend_ban(
+    session: Session,
+    ban_id: int,
+    *,
+    ends_at: datetime | None,
+    reason: str | None,
+    actor: Actor,
+    now: datetime,
+) -> Ban:
+    """Move the end of a ban in force (None: permanent); to end it now, lift it."""
+    ban = get_ban(session, ban_id)
+    text = check_reason(reason)
+    _check_in_force(ban, now)
+    if ends_at is not None and ends_at <= now:
+        raise InvalidError("the new end must be in the future; lift the ban to end it now",
+                           field="ends_at")
+    before = ban_json(ban)
+    ban.ends_at = ends_at
+    account = session.get(Account, ban.account_id, with_for_update=True)
+    if account is not None:
+        # The restriction changed: answers cached until the old end are stale.
+        account.token_version += 1
+    record(
+        session,
+        actor,
+        action="ban.extend",
+        subject_type="ban",
+        subject_id=str(ban.id),
+        account_id=ban.account_id,
+        now=now,
+        before=before,
+        after=ban_json(ban),
+        reason=text,
+    )
+    return ban
+
+
 def lift_ban(
     session: Session, ban_id: int, *, reason: str | None, actor: Actor, now: datetime
 ) -> Ban:
     """Lift a ban early; lifting a lifted or ended ban is a conflict."""
-    ban = session.get(Ban, ban_id, with_for_update=True)
-    if ban is None:
-        raise NotFoundError(f"no ban with id {ban_id}")
+    ban = get_ban(session, ban_id)
     text = check_reason(reason)
-    if ban.lifted_at is not None:
-        raise ConflictError(f"ban {ban_id} was already lifted")
-    if ban.ends_at is not None and ban.ends_at <= now:
-        raise ConflictError(f"ban {ban_id} already ended")
+    _check_in_force(ban, now)
     before = ban_json(ban)
     ban.lifted_at, ban.lifted_by, ban.lift_reason = now, actor.name, text
     record(

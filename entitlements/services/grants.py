@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..catalog import FEATURES
 from ..clock import to_rfc3339
 from ..errors import ConflictError, InvalidError, NotFoundError
 from ..models import Grant
-from .accounts import ensure_account
+from .accounts import ensure_account, validate_account_id
 from .audit import Actor, record
 
 GRANT_KINDS = ("grandfather", "comp")
@@ -27,9 +28,13 @@ def grant_json(grant: Grant) -> dict[str, Any]:
         "kind": grant.kind,
         "starts_at": to_rfc3339(grant.starts_at),
         "ends_at": to_rfc3339(grant.ends_at),
+        "ends_by_policy": grant.ends_by_policy,
         "reason": grant.reason,
         "actor": grant.actor,
+        "created_at": to_rfc3339(grant.created_at),
         "revoked_at": to_rfc3339(grant.revoked_at),
+        "revoked_by": grant.revoked_by,
+        "revoke_reason": grant.revoke_reason,
     }
 
 
@@ -67,6 +72,12 @@ def add_grant(
     check_feature(feature)
     if kind not in GRANT_KINDS:
         raise InvalidError(f"kind must be one of {', '.join(GRANT_KINDS)}", field="kind")
+    if kind == "grandfather" and feature != "comment":
+        # The grandfather policy is about past commenters; other features are comp grants.
+        raise InvalidError("a grandfather grant can only be of comment", field="feature")
+    if ends_by_policy and ends_at is not None:
+        raise InvalidError("a grant follows the policy end or has its own, not both",
+                           field="ends_at")
     text = check_reason(reason)
     start = starts_at or now
     if ends_at is not None and ends_at <= start:
@@ -124,6 +135,10 @@ def extend_grant(
         raise ConflictError(f"grant {grant_id} was revoked; add a new grant instead")
     if ends_at is not None and ends_at <= grant.starts_at:
         raise InvalidError("the end must be after the start", field="ends_at")
+    if ends_at is not None and ends_at < now:
+        # Answers already given stay true: to end a grant now, set the end to now or revoke.
+        raise InvalidError("the new end must not be in the past; revoke to end it now",
+                           field="ends_at")
     before = grant_json(grant)
     grant.ends_at = ends_at
     grant.ends_by_policy = False
@@ -140,6 +155,14 @@ def extend_grant(
         reason=text,
     )
     return grant
+
+
+def list_grants(session: Session, account_id: str) -> list[Grant]:
+    """Return an account's grants, oldest first (revoked and ended ones included)."""
+    validate_account_id(account_id)
+    return list(
+        session.scalars(select(Grant).where(Grant.account_id == account_id).order_by(Grant.id))
+    )
 
 
 def revoke_grant(

@@ -90,13 +90,21 @@ def revoke_service_key(session: Session, name: str, *, actor: Actor, now: dateti
     return row
 
 
+def lookup_hash(key: str) -> str | None:
+    """Return the hash to look a presented key up by, or None if it cannot be one of ours."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 128:
+        return None
+    return hash_key(key)
+
+
 def authenticate(session: Session, key: str) -> Caller | None:
     """Return the caller a bearer key belongs to, or None for an unknown or revoked key."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 128:
+    key_hash = lookup_hash(key)
+    if key_hash is None:
         return None
     row = session.execute(
         select(ServiceKey.name, ServiceKey.scopes).where(
-            ServiceKey.key_hash == hash_key(key), ServiceKey.revoked_at.is_(None)
+            ServiceKey.key_hash == key_hash, ServiceKey.revoked_at.is_(None)
         )
     ).first()
     if row is None:

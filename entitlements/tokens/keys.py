@@ -181,17 +181,15 @@ class KeyRing:
             self._rows, self._loaded_at = rows, time.monotonic()
 
     def signer(
-        self, session: Session, *, now: datetime, token_ttl: timedelta
+        self, session: Session, *, now: datetime
     ) -> tuple[str, ec.EllipticCurvePrivateKey] | None:
         """Return (kid, private key) of the key that signs at `now`, or None if there is none."""
-        active = [
-            s
-            for s in key_states(self.rows(session), now=now, token_ttl=token_ttl)
-            if s.state == "active"
-        ]
-        if not active:
+        # The active key is the last one to have activated (as key_states derives it), found
+        # without decoding every JWK: this runs for every token issued.
+        activated = [r for r in self.rows(session) if r.activates_at <= now]
+        if not activated:
             return None
-        kid = active[-1].kid
+        kid = max(activated, key=lambda r: (r.activates_at, r.created_at, r.kid)).kid
         with self._lock:
             key = self._private.get(kid)
         if key is None:

@@ -1,39 +1,25 @@
-"""Issue a token for an account: resolve its access, pick the signing key, sign."""
+"""Sign an account's access: pick the signing key (creating the first in development), sign."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import Session
 
-from ..access import Access, Policy
+from ..access import Access
 from ..config import Config
 from ..errors import InvalidError, UnavailableError
-from ..services.accounts import access_for
 from .issue import IssuedToken, issue_token
 from .keys import ALGORITHM, KeyRing, rotate
 
 
-def token_for_account(
-    session: Session,
-    account_id: str,
-    *,
-    audience: str | None,
-    config: Config,
-    policy: Policy,
-    keyring: KeyRing,
-    now: datetime,
-) -> tuple[IssuedToken, Access]:
-    """Return a signed token holding the account's access for one allowed audience."""
-    audience = config.default_audience if audience is None else audience
-    if audience not in config.token_audiences:
-        raise InvalidError(
-            f"audience must be one of {', '.join(config.token_audiences)}", field="audience"
-        )
-    access = access_for(session, account_id, now=now, policy=policy)
-    signer = keyring.signer(session, now=now, token_ttl=config.token_ttl)
+def signing_key(
+    session: Session, *, config: Config, keyring: KeyRing, now: datetime
+) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    """Return the key that signs at `now`; development makes its first key on first use."""
+    signer = keyring.signer(session, now=now)
     if signer is None and not config.is_production:
-        # Development generates its first key on first use; production never does.
         rotate(
             session,
             secret_key=config.secret_key,
@@ -43,11 +29,30 @@ def token_for_account(
         # Flush so the refreshed key ring sees the new row inside this transaction.
         session.flush()
         keyring.refresh(session)
-        signer = keyring.signer(session, now=now, token_ttl=config.token_ttl)
+        signer = keyring.signer(session, now=now)
     if signer is None:
         raise UnavailableError("no signing key is active; run `entitlements signing-keys rotate`")
-    kid, key = signer
-    token = issue_token(
+    return signer
+
+
+def sign_access(
+    session: Session,
+    access: Access,
+    *,
+    account_id: str,
+    audience: str | None,
+    config: Config,
+    keyring: KeyRing,
+    now: datetime,
+) -> IssuedToken:
+    """Return a signed token of an account's access for one allowed audience."""
+    audience = config.default_audience if audience is None else audience
+    if audience not in config.token_audiences:
+        raise InvalidError(
+            f"audience must be one of {', '.join(config.token_audiences)}", field="audience"
+        )
+    kid, key = signing_key(session, config=config, keyring=keyring, now=now)
+    return issue_token(
         access,
         account_id=account_id,
         audience=audience,
@@ -58,4 +63,3 @@ def token_for_account(
         key=key,
         algorithm=ALGORITHM,
     )
-    return token, access

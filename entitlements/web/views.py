@@ -181,8 +181,13 @@ def account() -> str:
     db_session = db.session()
     access = access_for(db_session, account_id, now=now(), policy=rt.policy)
     sub = live_subscription(db_session, account_id) or _latest_subscription(account_id)
+    comment_sources = {s.source for s in access.sources if s.feature == "comment"}
+    # The "subscribe to keep commenting" notice is for past commenters without Plus.
     grandfather = [
-        s for s in access.sources if s.feature == "comment" and s.source == "grandfather"
+        s
+        for s in access.sources
+        if s.feature == "comment" and s.source == "grandfather"
+        and "subscription" not in comment_sources
     ]
     plan = rt.catalog.plan_for_lookup_key(sub.lookup_keys.split(",")[0]) if sub else None
     return render_template(

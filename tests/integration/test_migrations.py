@@ -81,9 +81,21 @@ def schema(url: str) -> dict[str, Any]:
                 if connection.dialect.name == "postgresql"
                 else []
             )
-            return {"tables": tables, "sequences": sequences}
+            return {"tables": tables, "sequences": sequences, "triggers": triggers(connection)}
     finally:
         engine.dispose()
+
+
+def triggers(connection: Any) -> list[str]:
+    """Name the triggers (and, on PostgreSQL, the functions they call): the inspector cannot."""
+    if connection.dialect.name == "postgresql":
+        query = (
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal UNION ALL "
+            "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        )
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    return sorted(connection.exec_driver_sql(query).scalars())
 
 
 def table_names(url: str) -> set[str]:

@@ -1,0 +1,1 @@
+"""The admin console: server-rendered pages under /admin, and the admins who may use them."""
