@@ -185,7 +185,14 @@ def _source_order(source: Source) -> tuple[object, ...]:
 
 
 def _ban_order(restriction: Restriction) -> tuple[object, ...]:
-    return (restriction.feature, restriction.ends_at is None, restriction.ends_at, restriction.ref)
+    # A total order, so the answer never depends on the order the rows came in.
+    return (
+        restriction.feature,
+        restriction.ends_at is None,
+        restriction.ends_at,
+        restriction.ref,
+        restriction.reason,
+    )
 
 
 def resolve(

@@ -11,7 +11,7 @@ from .cli import cli_actor, main, parse_until, runtime_of, when, with_app
 from .services.accounts import access_for, validate_account_id
 from .services.audit import Actor
 from .services.bans import add_ban, lift_ban
-from .services.grants import GRANT_KINDS, add_grant, revoke_grant
+from .services.grants import GRANT_KINDS, add_grant, follows_policy, revoke_grant
 
 # Row ids are 64-bit: anything larger is bad input, not a database error.
 ID = click.IntRange(1, 2**63 - 1)
@@ -45,9 +45,13 @@ def grants_add(
         actor=Actor(cli_actor()),
         now=rt.clock(),
         ends_at=ends_at,
+        ends_by_policy=follows_policy(
+            kind, ends_at, policy_end=rt.policy.grandfather_until, now=rt.clock()
+        ),
     )
     session.commit()
-    click.echo(f"grant {grant.id}: {feature} for {account} until {when(grant.ends_at)}")
+    end = rt.policy.grant_end(grant.ends_at, grant.ends_by_policy)
+    click.echo(f"grant {grant.id}: {feature} for {account} until {when(end)}")
 
 
 @grants.command("revoke")
@@ -164,7 +168,10 @@ def demo_load(app: Flask) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
-    "--stripe-port", default=12111, show_default=True, type=click.IntRange(1, 65535),
+    "--stripe-port",
+    default=12111,
+    show_default=True,
+    type=click.IntRange(1, 65535),
     help="Port of the offline Stripe emulator (started when no Stripe key is set).",
 )
 @click.pass_context
@@ -187,7 +194,8 @@ def demo_run(ctx: click.Context, host: str, port: int, stripe_port: int) -> None
 
         webhook_secret = "whsec_demo_" + secrets.token_urlsafe(24)
         emulator = EmulatorServer(
-            port=stripe_port, host=host,
+            port=stripe_port,
+            host=host,
             webhook_endpoints=[(f"{public_url}/v1/webhooks/stripe", webhook_secret)],
         ).start()
         # The emulator accepts any sk_test_ key: this names it, it guards nothing.

@@ -185,7 +185,7 @@ class Config:
 
 
 def _raw(name: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> Any:
-    if name in overrides:
+    if overrides.get(name) is not None:
         return overrides[name]
     value = environ.get(f"ENTITLEMENTS_{name}")
     if value is None or value == "":

@@ -121,6 +121,8 @@ def make_app(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[Ca
             "CLOCK": clock,
             "TESTING": True,
             "ENV": "test",
+            # The past commenters' period is still running at T0 (2026-01-15).
+            "GRANDFATHER_UNTIL": "2026-06-30T00:00:00Z",
             **overrides,
         }
         app = create_app(settings)

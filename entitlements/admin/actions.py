@@ -143,7 +143,9 @@ def grant_add(account_id: str) -> Response | Page:
             now=now(),
             ends_at=ends_at,
             # A past commenter's grant without a date ends when the grandfather period does.
-            ends_by_policy=kind == "grandfather" and ends_at is None,
+            ends_by_policy=grants.follows_policy(
+                kind, ends_at, policy_end=runtime().policy.grandfather_until, now=now()
+            ),
         )
         return f"Granted {grant.feature} to {account_id} ({describe.when(grant.ends_at)})."
 

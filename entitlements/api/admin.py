@@ -18,7 +18,14 @@ from ..errors import InvalidError
 from ..models import Ban, Grant
 from ..services.accounts import grant_facts, validate_account_id
 from ..services.bans import add_ban, ban_json, extend_ban, lift_ban, list_bans
-from ..services.grants import add_grant, extend_grant, grant_json, list_grants, revoke_grant
+from ..services.grants import (
+    add_grant,
+    extend_grant,
+    follows_policy,
+    grant_json,
+    list_grants,
+    revoke_grant,
+)
 from .accounts import json_body
 from .admin_params import query_args, row_id, text_field, time_field
 from .auth import admin_actor, require_admin
@@ -80,14 +87,10 @@ def create_grant() -> tuple[dict[str, Any], int]:
     body = json_body({"account_id", "feature", "kind", "ends_at", "reason"})
     kind = text_field(body, "kind", required=False) or "comp"
     # Omitting the end of a grandfather grant means "the period every past commenter has".
-    follows_policy = kind == "grandfather" and "ends_at" not in body
-    until = runtime().policy.grandfather_until
-    if follows_policy and until is not None and until <= now():
-        raise InvalidError(
-            f"the grandfather period ended at {to_rfc3339(until)}; give this grant its own "
-            "ends_at (or null for no end)",
-            field="ends_at",
-        )
+    # An explicit "ends_at": null means no end; leaving it out means the policy's end.
+    by_policy = "ends_at" not in body and follows_policy(
+        kind, None, policy_end=runtime().policy.grandfather_until, now=now()
+    )
     session = db.session()
     grant = add_grant(
         session,
@@ -98,7 +101,7 @@ def create_grant() -> tuple[dict[str, Any], int]:
         actor=admin_actor(),
         now=now(),
         ends_at=time_field(body, "ends_at"),
-        ends_by_policy=follows_policy,
+        ends_by_policy=by_policy,
     )
     session.commit()
     return grant_out(grant), 201

@@ -34,19 +34,21 @@ def stripe_webhook() -> Response:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         return problem(413, "Payload too large", f"body larger than {MAX_BODY_BYTES} bytes")
     payload = request.get_data(cache=False)
-    ctx = BillingContext(
-        gateway=gateway(),
-        revoke_on_refund=rt.config.revoke_on_refund,
-        revoke_on_dispute=rt.config.revoke_on_dispute,
-        now=now(),
-        actor=request_actor("stripe"),
-    )
+    def context() -> BillingContext:
+        return BillingContext(
+            gateway=gateway(),
+            revoke_on_refund=rt.config.revoke_on_refund,
+            revoke_on_dispute=rt.config.revoke_on_dispute,
+            now=now(),
+            actor=request_actor("stripe"),
+        )
+
     outcome = receive(
         db.session(),
         payload,
         request.headers.get("Stripe-Signature"),
         secrets=rt.config.stripe_webhook_secrets,
-        ctx=ctx,
+        context=context,
         wall_now=utcnow(),
     )
     if outcome.status >= 300:

@@ -91,13 +91,20 @@ def start_checkout(
     if live_subscription(session, account_id) is not None:
         return open_portal(session, gateway, account_id, return_url=portal_return_url, now=now)
     reusable = session.scalar(
-        select(CheckoutAttempt).where(
+        select(CheckoutAttempt)
+        .where(
             CheckoutAttempt.account_id == account_id,
             CheckoutAttempt.lookup_key == lookup_key,
             CheckoutAttempt.expires_at > now + REUSE_MARGIN,
         )
+        .order_by(CheckoutAttempt.created_at.desc())
+        .limit(1)
     )
-    if reusable is not None:
+    # Reuse only a session Stripe still holds open: a paid or abandoned one would show
+    # "payment complete" or an expired page to a reader who wants to buy again.
+    if reusable is not None and gateway.retrieve_checkout_session(reusable.id).get("status") == (
+        "open"
+    ):
         return Redirect("checkout", reusable.url)
     price = gateway.find_price(lookup_key)
     if price is None:

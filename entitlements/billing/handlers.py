@@ -89,7 +89,7 @@ def on_invoice(session: Session, obj: dict[str, Any], ctx: BillingContext) -> No
 def _revoke_for_charge(
     session: Session, charge: dict[str, Any], ctx: BillingContext, *, reason: str
 ) -> None:
-    invoice_id = _id(charge.get("invoice"))
+    invoice_id = ctx.gateway.invoice_for_charge(charge)
     if not invoice_id:
         return  # not a subscription payment
     invoice = ctx.gateway.retrieve_invoice(invoice_id)

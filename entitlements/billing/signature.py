@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import datetime
 
 TOLERANCE_SECONDS = 300
@@ -29,7 +30,8 @@ def verify(payload: bytes, header: str | None, secrets: tuple[str, ...], *, now:
     signatures: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        # ASCII digits only, and few of them: str.isdigit() accepts '²', which int() rejects.
+        if key == "t" and re.fullmatch(r"[0-9]{1,12}", value):
             timestamp = int(value)
         elif key == "v1" and value:
             signatures.append(value)

@@ -10,6 +10,8 @@ from typing import Any
 
 import stripe
 
+from ..errors import InvalidError, NotFoundError, UnavailableError
+
 # Pinned: the objects we parse are shaped by this version (periods live on items).
 STRIPE_API_VERSION = "2026-10-28.endive"
 TIMEOUT_SECONDS = 10
@@ -19,15 +21,15 @@ MAX_RETRIES = 2
 stripe.enable_telemetry = False
 
 
-class StripeUnavailableError(RuntimeError):
+class StripeUnavailableError(UnavailableError):
     """Stripe did not answer, or answered with a server error; retry later."""
 
 
-class StripeNotFoundError(LookupError):
+class StripeNotFoundError(NotFoundError):
     """Stripe does not know the object."""
 
 
-class StripeRejectedError(ValueError):
+class StripeRejectedError(InvalidError):
     """Stripe refused the request as invalid; the message is Stripe's."""
 
 
@@ -72,7 +74,9 @@ class StripeGateway:
                 raise StripeNotFoundError(str(exc.user_message or exc)) from exc
             raise StripeRejectedError(str(exc.user_message or exc)) from exc
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
-            raise StripeUnavailableError(type(exc).__name__) from exc
+            raise StripeUnavailableError(
+                f"Stripe is unavailable ({type(exc).__name__}); retry shortly"
+            ) from exc
 
     # ---- customers, checkout, portal ----------------------------------------------------
 
@@ -158,6 +162,28 @@ class StripeGateway:
     def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
         """Return a charge."""
         return self._call(self._client.v1.charges.retrieve, charge_id)
+
+    def invoice_for_charge(self, charge: dict[str, Any]) -> str | None:
+        """Return the invoice a charge paid, or None for a charge outside invoicing.
+
+        Since API version 2025-03-31.basil a charge no longer names its invoice; the
+        invoice's payments name the charge's payment intent instead.
+        """
+        if charge.get("invoice"):  # older API versions
+            invoice = charge["invoice"]
+            return str(invoice["id"] if isinstance(invoice, dict) else invoice)
+        payment_intent = charge.get("payment_intent")
+        if not payment_intent:
+            return None
+        page = self._call(
+            self._client.v1.invoice_payments.list,
+            params={
+                "payment": {"type": "payment_intent", "payment_intent": str(payment_intent)},
+                "limit": 1,
+            },
+        )
+        data: list[dict[str, Any]] = page.get("data", [])
+        return str(data[0]["invoice"]) if data else None
 
     def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
         """Return a dispute."""

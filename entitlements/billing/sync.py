@@ -137,6 +137,15 @@ def apply_subscription(
         for name, value in fields.items():
             setattr(sub, name, value)
         sub.synced_at = now
+    if (
+        sub.access_revoked_at is not None
+        and sub.status == "active"
+        and sub.current_period_start is not None
+        and sub.current_period_start > sub.access_revoked_at
+    ):
+        # A refund or dispute ends the paid-for period, not the reader: a period that began
+        # after it and that Stripe reports active was paid again.
+        sub.access_revoked_at, sub.access_revoked_reason = None, None
     after = snapshot(sub)
     if before != after:
         if before is not None and _loses_access(before, after):

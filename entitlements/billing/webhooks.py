@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +54,7 @@ def receive(
     signature: str | None,
     *,
     secrets: tuple[str, ...],
-    ctx: BillingContext,
+    context: Callable[[], BillingContext],
     wall_now: datetime,
 ) -> Outcome:
     """Verify and process one delivery; the caller maps the outcome to an HTTP answer.
@@ -71,7 +72,8 @@ def receive(
         event = parse_event(payload)
     except ValueError as exc:
         return Outcome(400, str(exc))
-    return process(session, event, ctx)
+    # Built only for an authentic event: a forgery gets its 4xx even if billing is down.
+    return process(session, event, context())
 
 
 def _insert_event(session: Session, event: dict[str, Any], now: datetime) -> None:

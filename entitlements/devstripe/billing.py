@@ -203,7 +203,6 @@ def mark_paid(st: Store, inv: Obj, charge: Obj | None) -> None:
     )
     inv["status_transitions"]["paid_at"] = now
     if charge is not None:
-        inv["charge"] = charge["id"]
         inv["_payments"].append(
             {
                 "id": st.new_id("inpay"),
@@ -215,7 +214,10 @@ def mark_paid(st: Store, inv: Obj, charge: Obj | None) -> None:
                 "invoice": inv["id"],
                 "is_default": True,
                 "livemode": False,
-                "payment": {"charge": charge["id"], "type": "charge"},
+                "payment": {
+                    "payment_intent": charge["payment_intent"],
+                    "type": "payment_intent",
+                },
                 "status": "paid",
                 "status_transitions": {"canceled_at": None, "paid_at": now},
             }

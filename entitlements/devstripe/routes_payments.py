@@ -31,6 +31,24 @@ def list_invoices() -> Obj:
     return listing(objs, "/v1/invoices")
 
 
+@api_route("/invoice_payments")
+def list_invoice_payments() -> Obj:
+    p = params()
+    given = p.get("payment")
+    wanted: dict[str, Any] = given if isinstance(given, dict) else {}
+    objs = [
+        pay
+        for inv in state().all("invoice")
+        for pay in inv["_payments"]
+        if _eq(pay, "invoice", p.get("invoice"))
+        and (
+            not wanted.get("payment_intent")
+            or pay["payment"].get("payment_intent") == wanted["payment_intent"]
+        )
+    ]
+    return listing(objs, "/v1/invoice_payments")
+
+
 @api_route("/invoices/<iid>")
 def get_invoice(iid: str) -> Obj:
     return one(state().require(iid, "invoice", "invoice"))

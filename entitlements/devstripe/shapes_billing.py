@@ -134,7 +134,6 @@ def invoice(
                 "status": None,
             },
             "billing_reason": billing_reason,
-            "charge": None,
             "collection_method": "charge_automatically",
             "currency": sub["currency"] if sub else "usd",
             "customer": customer["id"],
@@ -204,7 +203,8 @@ def charge(st: Store, *, inv: Obj, pm: Obj | None, amount: int, outcome: cards.O
             "disputed": False,
             "failure_code": None if ok else outcome.code,
             "failure_message": None if ok else outcome.message,
-            "invoice": inv["id"],
+            # Since 2025-03-31.basil a charge no longer names its invoice: the invoice's
+            # payments name the charge's payment intent (see /v1/invoice_payments).
             "outcome": {
                 "network_status": "approved_by_network" if ok else "declined_by_network",
                 "reason": None if ok else outcome.decline_code,
@@ -215,7 +215,7 @@ def charge(st: Store, *, inv: Obj, pm: Obj | None, amount: int, outcome: cards.O
                 "type": "authorized" if ok else "issuer_declined",
             },
             "paid": ok,
-            "payment_intent": None,
+            "payment_intent": st.new_id("pi"),
             "payment_method": pm["id"] if pm else None,
             "payment_method_details": {"card": card, "type": "card"},
             "receipt_email": None,

@@ -55,6 +55,24 @@ def check_feature(feature: str) -> str:
     return feature
 
 
+def follows_policy(
+    kind: str, ends_at: datetime | None, *, policy_end: datetime | None, now: datetime
+) -> bool:
+    """Return whether a new grant ends with the grandfather period; refuse it once that ended.
+
+    A past commenter's grant without its own end lasts as long as every past commenter's.
+    """
+    if kind != "grandfather" or ends_at is not None:
+        return False
+    if policy_end is not None and policy_end <= now:
+        raise InvalidError(
+            f"the grandfather period ended at {to_rfc3339(policy_end)}; "
+            "give this grant its own end",
+            field="ends_at",
+        )
+    return True
+
+
 def add_grant(
     session: Session,
     account_id: str,
@@ -76,8 +94,9 @@ def add_grant(
         # The grandfather policy is about past commenters; other features are comp grants.
         raise InvalidError("a grandfather grant can only be of comment", field="feature")
     if ends_by_policy and ends_at is not None:
-        raise InvalidError("a grant follows the policy end or has its own, not both",
-                           field="ends_at")
+        raise InvalidError(
+            "a grant follows the policy end or has its own, not both", field="ends_at"
+        )
     text = check_reason(reason)
     start = starts_at or now
     if ends_at is not None and ends_at <= start:
@@ -137,8 +156,9 @@ def extend_grant(
         raise InvalidError("the end must be after the start", field="ends_at")
     if ends_at is not None and ends_at < now:
         # Answers already given stay true: to end a grant now, set the end to now or revoke.
-        raise InvalidError("the new end must not be in the past; revoke to end it now",
-                           field="ends_at")
+        raise InvalidError(
+            "the new end must not be in the past; revoke to end it now", field="ends_at"
+        )
     before = grant_json(grant)
     grant.ends_at = ends_at
     grant.ends_by_policy = False

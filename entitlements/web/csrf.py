@@ -24,5 +24,8 @@ def check_csrf() -> None:
     expected = session.get("csrf")
     # The header is for scripts calling the admin API with a console session.
     given = request.form.get("csrf", "") or request.headers.get("X-CSRF-Token", "")
-    if not isinstance(expected, str) or not hmac.compare_digest(expected, given):
+    # Compare bytes: compare_digest raises TypeError on non-ASCII str (a forged header).
+    if not isinstance(expected, str) or not hmac.compare_digest(
+        expected.encode(), given.encode()
+    ):
         raise ForbiddenError("the form expired or came from elsewhere; reload the page and retry")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -88,7 +89,17 @@ def press(driver: WebDriver, element_id: str) -> None:
     """Click a button or link and wait until the next page has replaced this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     wait_for(driver, element_id).click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+
+    def replaced(_driver: WebDriver) -> bool:
+        try:
+            page.is_enabled()
+        # Mid-navigation Chromium may answer "node does not belong to the document" instead
+        # of "stale element": either way the old page is gone.
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 10).until(replaced)
 
 
 def submit_row_form(driver: WebDriver, button_id: str, values: dict[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from entitlements import db
 from entitlements.models import Account, AuditEvent, Ban, Grant
-from tests.admin.conftest import EMAIL, Console
+from tests.admin.conftest import EMAIL, Console, make_admin
 from tests.conftest import T0, FakeClock
 from tests.factories import ban, grant
 
@@ -65,12 +66,36 @@ def test_granting_a_comp_feature_writes_the_grant_and_its_audit_record(
     assert "The archive until 2026-06-30 as a complimentary grant." in page
 
 
-def test_a_grandfather_grant_without_an_end_follows_the_policy(signed_in: Console) -> None:
-    signed_in.get(PAGE)
-    signed_in.post(f"{PAGE}/grants", {"feature": "comment", "kind": "grandfather", "reason": "x"})
-    row = one(signed_in.app, Grant)
+def test_a_grandfather_grant_without_an_end_follows_the_policy(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(GRANDFATHER_UNTIL="2026-06-30T00:00:00Z")
+    make_admin(app)
+    console = Console(app, app.test_client())
+    console.login()
+    console.get(PAGE)
+    form = {"feature": "comment", "kind": "grandfather", "reason": "x"}
+    assert console.post(f"{PAGE}/grants", form).status_code == 303
+    row = one(app, Grant)
     assert row.ends_by_policy
     assert row.ends_at is None
+    assert "Comments until 2026-06-30 as a past commenter." in text(console.get(PAGE))
+
+
+def test_once_the_grandfather_period_ended_a_grant_needs_its_own_end(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(GRANDFATHER_UNTIL="2025-02-28T00:00:00Z")
+    make_admin(app)
+    console = Console(app, app.test_client())
+    console.login()
+    console.get(PAGE)
+    before = rows(app)
+    form = {"feature": "comment", "kind": "grandfather", "reason": "x"}
+    response = console.post(f"{PAGE}/grants", form)
+    assert response.status_code == 400
+    assert "the grandfather period ended at 2025-02-28T00:00:00Z" in text(response)
+    assert rows(app) == before
 
 
 @pytest.mark.parametrize(

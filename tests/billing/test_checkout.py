@@ -297,3 +297,20 @@ def test_hand_off_needs_the_token_scope(stripe_world: StripeWorld) -> None:
         "/v1/accounts/reader/handoffs", headers=world.keys.header("entitlements:read")
     )
     assert denied.status_code == 403
+
+
+def test_subscribing_again_after_a_cancelled_plan_gets_a_fresh_session(
+    stripe_world: StripeWorld,
+) -> None:
+    world = stripe_world
+    client = sign_in(world, "returner")
+    first = choose(client).headers["Location"]
+    pay(first)
+    world.deliver()
+    sub_id = world.sdk.v1.subscriptions.list(params={"limit": 1}).data[0].id
+    world.sdk.v1.subscriptions.cancel(sub_id)
+    world.deliver()
+    assert world.features("returner") == []
+    again = choose(client).headers["Location"]
+    assert again != first
+    assert world.sdk.v1.checkout.sessions.retrieve(again.split("/")[-1]).status == "open"

@@ -199,6 +199,20 @@ def test_full_refund_ends_access_at_once_but_partial_does_not(stripe_world: Stri
     assert "subscription.revoke" in actions
 
 
+def test_a_paid_renewal_after_a_refund_restores_access(stripe_world: StripeWorld) -> None:
+    world = stripe_world
+    start_clock(world)
+    sub_id = subscribe(world, "forgiven")
+    charge = _latest_charge(world, mirror(world, sub_id).customer_id)
+    world.sdk.v1.refunds.create(params={"charge": charge})
+    world.deliver()
+    assert world.features("forgiven") == []
+    advance_to(world, period_end(world, sub_id) + 3600)  # Stripe renews and the card pays
+    assert mirror(world, sub_id).status == "active"
+    assert mirror(world, sub_id).access_revoked_at is None
+    assert world.features("forgiven") == ALL
+
+
 def test_dispute_ends_access_at_once(stripe_world: StripeWorld) -> None:
     world = stripe_world
     start_clock(world)

@@ -48,9 +48,21 @@ def test_card_4242_completes_checkout(
     assert (inv.status, inv.amount_paid, inv.billing_reason) == ("paid", 500, "subscription_create")
     assert inv.parent.subscription_details.subscription == sub.id
     assert inv.subscription == sub.id
-    charge = client.v1.charges.retrieve(inv.charge)
-    assert (charge.status, charge.invoice, charge.amount) == ("succeeded", inv.id, 500)
-    assert inv.payments.data[0].payment.charge == charge.id
+    # As in the pinned API version: the invoice's payment names the payment intent, and the
+    # charge no longer names its invoice.
+    payment = inv.payments.data[0].payment
+    assert payment.type == "payment_intent"
+    (charge,) = client.v1.charges.list(params={"customer": inv.customer}).data
+    assert (charge.status, charge.amount, charge.payment_intent) == (
+        "succeeded",
+        500,
+        payment.payment_intent,
+    )
+    assert "invoice" not in charge.to_dict()
+    found = client.v1.invoice_payments.list(
+        params={"payment": {"type": "payment_intent", "payment_intent": charge.payment_intent}}
+    )
+    assert [p.invoice for p in found.data] == [inv.id]
 
     receiver.wait_for(lambda evs: any(e["type"] == "checkout.session.completed" for e in evs))
     completed = next(e for e in receiver.events if e["type"] == "checkout.session.completed")

@@ -13,7 +13,13 @@ def _paid_charge(client: stripe.StripeClient, state: EmulatorState) -> stripe.Ch
     sess = new_session(client)
     assert state.complete_checkout(sess.id) == "complete"
     inv = client.v1.invoices.retrieve(client.v1.checkout.sessions.retrieve(sess.id).invoice)
-    return client.v1.charges.retrieve(inv.charge)
+    payment_intent = inv.payments.data[0].payment.payment_intent
+    (charge,) = [
+        c
+        for c in client.v1.charges.list(params={"customer": inv.customer}).data
+        if c.payment_intent == payment_intent
+    ]
+    return charge
 
 
 def test_partial_then_full_refund(

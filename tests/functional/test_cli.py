@@ -62,6 +62,7 @@ class Cli:
             ENTITLEMENTS_INSTANCE_PATH=str(self.instance),
             ENTITLEMENTS_ENV="test",
         )
+        env.update(self.env_overrides)
         return env
 
     def __call__(
@@ -321,16 +322,36 @@ def test_grants_add_grants_the_feature_until_the_given_time(
     assert_cli_actor(event.actor)
 
 
-def test_grants_add_without_until_never_ends_and_takes_a_kind(cli: Cli, app: Flask) -> None:
+def test_grants_add_without_until_never_ends(cli: Cli, app: Flask) -> None:
+    lines = cli.ok("grants", "add", "reader-1", "--feature", "archive", "--reason", "press")
+    assert lines[0].endswith("archive for reader-1 until never")
+    with app.app_context():
+        row = db.session().scalars(select(Grant)).one()
+    assert (row.ends_at, row.ends_by_policy, row.kind) == (None, False, "comp")
+
+
+def test_grandfather_grant_without_until_follows_the_policy_end(cli: Cli, app: Flask) -> None:
+    cli.env_overrides["ENTITLEMENTS_GRANDFATHER_UNTIL"] = "2099-02-28T00:00:00Z"
     lines = cli.ok(
         "grants", "add", "reader-1", "--feature", "comment", "--reason", "past commenter",
         "--kind", "grandfather",
     )  # fmt: skip
-    assert lines[0].endswith("comment for reader-1 until never")
+    assert lines[0].endswith("comment for reader-1 until 2099-02-28T00:00:00Z")
     with app.app_context():
         row = db.session().scalars(select(Grant)).one()
-    assert row.ends_at is None
-    assert row.kind == "grandfather"
+    assert (row.ends_at, row.ends_by_policy, row.kind) == (None, True, "grandfather")
+
+
+def test_grandfather_grant_after_the_period_is_refused(cli: Cli, app: Flask) -> None:
+    cli.env_overrides["ENTITLEMENTS_GRANDFATHER_UNTIL"] = "2025-02-28T00:00:00Z"
+    result = cli(
+        "grants", "add", "reader-1", "--feature", "comment", "--reason", "late",
+        "--kind", "grandfather",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "grandfather period ended" in result.stderr
+    with app.app_context():
+        assert db.session().scalars(select(Grant)).first() is None
 
 
 def test_grants_revoke_ends_the_grant_now(

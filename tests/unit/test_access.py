@@ -255,10 +255,11 @@ bans = st.builds(
     ends_at=maybe_time,
     lifted_at=st.none() | offsets,
 )
+# Ids are unique per kind, as primary keys are.
 inputs = st.tuples(
-    st.lists(subscriptions, max_size=3),
-    st.lists(grants, max_size=4),
-    st.lists(bans, max_size=3),
+    st.lists(subscriptions, max_size=3, unique_by=lambda s: s.id),
+    st.lists(grants, max_size=4, unique_by=lambda g: g.id),
+    st.lists(bans, max_size=3, unique_by=lambda b: b.id),
     offsets,
 )
 PROPERTY_SETTINGS = settings(
