@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import UnavailableError
 
 EXTENSION = "entitlements.db"
 READS = "entitlements.db.reads"
@@ -42,7 +45,9 @@ def init_app(app: Flask, url: str) -> None:
     app.extensions[EXTENSION] = sessionmaker(engine, expire_on_commit=False)
     # Single-statement reads on the hot path skip BEGIN/ROLLBACK: one statement is one
     # snapshot. Its own small pool, set to autocommit once per connection.
-    app.extensions[READS] = make_engine(url, isolation_level="AUTOCOMMIT")
+    app.extensions[READS] = make_engine(
+        url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None
+    )
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -62,12 +67,24 @@ def session() -> Session:
     return db_session
 
 
-def read_connection() -> Connection:
-    """Return the current context's autocommit connection for single-statement reads."""
-    if "db_reads" not in g:
-        g.db_reads = current_app.extensions[READS].connect()
-    connection: Connection = g.db_reads
-    return connection
+def fetch_all(queries: Mapping[str, str], params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one read-only statement (chosen by dialect) on the context's autocommit DB-API
+    connection; a lost connection is dropped from the pool and answered as unavailable."""
+    reads: Engine = current_app.extensions[READS]
+    dbapi = reads.dialect.loaded_dbapi
+    try:
+        if "db_reads" not in g:
+            # The pool hands out the driver's connection; its errors arrive unwrapped.
+            g.db_reads = reads.raw_connection()
+        cursor = g.db_reads.cursor()
+        cursor.execute(queries[reads.dialect.name], params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
+        connection = g.pop("db_reads", None)
+        if connection is not None:
+            connection.invalidate()
+        raise UnavailableError("The database is unavailable; retry shortly.") from exc
+    return rows
 
 
 def engine() -> Engine:

@@ -29,5 +29,7 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== pytest (SQLite and PostgreSQL)"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
-echo "== benchmarks (smoke)"
+echo "== benchmarks (smoke: short runs that must work; full runs are \`make bench\`)"
 .venv/bin/python bench/token_algorithms.py --seconds 0.2
+.venv/bin/python bench/http_api.py --smoke
+.venv/bin/python bench/grandfather_import.py --smoke

@@ -13,7 +13,7 @@ from ..clock import to_rfc3339
 from ..errors import InvalidError
 from ..services.accounts import validate_account_id
 from ..services.service_keys import lookup_hash
-from ..services.snapshot import read_snapshot
+from ..services.snapshot import QUERIES, read_snapshot, snapshot_params
 from ..tokens.handoff import create_handoff
 from ..tokens.service import sign_access
 from .auth import bearer_key, check_scope, require_scope
@@ -71,7 +71,8 @@ def authorized_access(account_id: str, scope: str) -> Access:
     key = bearer_key()
     validate_account_id(account_id)
     rt = runtime()
-    snap = read_snapshot(db.read_connection(), account_id, lookup_hash(key) or "", rt.policy)
+    rows = db.fetch_all(QUERIES, snapshot_params(account_id, lookup_hash(key) or ""))
+    snap = read_snapshot(rows, rt.policy)
     g.caller = check_scope(snap.caller, scope)
     facts = snap.facts
     return resolve(facts.subscriptions, facts.grants, facts.bans, now=now(), policy=rt.policy)
