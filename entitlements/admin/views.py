@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -212,7 +213,8 @@ def audit() -> tuple[str, int]:
             db.session(),
             where,
             limit=PAGE,
-            before_id=int(before) if before.isdigit() and len(before) < 19 else None,
+            # ASCII digits only: str.isdigit() accepts '²', which int() rejects.
+            before_id=int(before) if re.fullmatch(r"[0-9]{1,18}", before) else None,
         )
     shown = {k: v for k, v in filters.items() if v}
     body = render_template(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..catalog import Catalog
 from ..errors import InvalidError, UnavailableError
 from ..models import Account, CheckoutAttempt, Subscription
+from ..services.audit import Actor, record
 from .stripe_gateway import StripeGateway, StripeRejectedError
 from .sync import lock_account
 
@@ -44,12 +45,29 @@ def live_subscription(session: Session, account_id: str) -> Subscription | None:
 
 
 def ensure_customer(
-    session: Session, gateway: StripeGateway, account: Account, *, email: str | None
+    session: Session,
+    gateway: StripeGateway,
+    account: Account,
+    *,
+    email: str | None,
+    actor: Actor,
+    now: datetime,
 ) -> str:
     """Return the account's Stripe customer, creating it once (idempotent per account)."""
     if account.stripe_customer_id is None:
         customer = gateway.create_customer(account.id, email=email)
         account.stripe_customer_id = str(customer["id"])
+        record(
+            session,
+            actor,
+            action="account.link_customer",
+            subject_type="account",
+            subject_id=account.id,
+            account_id=account.id,
+            now=now,
+            before={"stripe_customer_id": None},
+            after={"stripe_customer_id": account.stripe_customer_id},
+        )
     return account.stripe_customer_id
 
 
@@ -80,6 +98,7 @@ def start_checkout(
     cancel_url: str,
     portal_return_url: str,
     now: datetime,
+    actor: Actor,
 ) -> Redirect:
     """Send the reader to Checkout for a catalog price, or to the portal if already subscribed."""
     if catalog.plan_for_lookup_key(lookup_key) is None:
@@ -109,7 +128,7 @@ def start_checkout(
     price = gateway.find_price(lookup_key)
     if price is None:
         raise UnavailableError(f"Stripe has no active price with lookup key {lookup_key!r}")
-    customer_id = ensure_customer(session, gateway, account, email=email)
+    customer_id = ensure_customer(session, gateway, account, email=email, actor=actor, now=now)
     attempts = session.scalar(
         select(func.count())
         .select_from(CheckoutAttempt)

@@ -202,6 +202,17 @@ def sync_subscription(
     account = lock_account(session, account_id, now=now)
     if account.stripe_customer_id is None:
         account.stripe_customer_id = customer_id
+        record(
+            session,
+            actor,
+            action="account.link_customer",
+            subject_type="account",
+            subject_id=account.id,
+            account_id=account.id,
+            now=now,
+            before={"stripe_customer_id": None},
+            after={"stripe_customer_id": customer_id},
+        )
     # Fetch again under the lock: whichever sync locks last writes Stripe's latest truth.
     latest = gateway.retrieve_subscription(subscription_id)
     return apply_subscription(session, account, latest, now=now, actor=actor)

@@ -10,14 +10,13 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from .. import db
-from ..app import gateway, now, runtime
+from ..app import gateway, now, request_actor, runtime
 from ..billing.checkout import live_subscription, open_portal, start_checkout
 from ..billing.stripe_gateway import StripeNotFoundError
 from ..billing.sync import sync_subscription
 from ..errors import UnauthorizedError
 from ..models import Subscription
 from ..services.accounts import access_for
-from ..services.audit import Actor
 from ..tokens.handoff import redeem_handoff
 from .csrf import check_csrf, csrf_token
 from .offers import offers
@@ -106,6 +105,7 @@ def start_subscription() -> Response:
         cancel_url=f"{base}/subscribe/cancel",
         portal_return_url=f"{base}/account",
         now=now(),
+        actor=request_actor(f"reader:{account_id}"),
     )
     db_session.commit()
     return redirect(target.url, code=303)
@@ -132,7 +132,7 @@ def success() -> str:
                 gateway(),
                 str(subscription),
                 now=now(),
-                actor=Actor("checkout-return", request_id=None),
+                actor=request_actor("checkout-return"),
                 customer_id=str(checkout.get("customer")),
                 account_hint=account_id,
             )

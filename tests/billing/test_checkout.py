@@ -138,6 +138,14 @@ def test_form_without_csrf_token_is_refused(stripe_world: StripeWorld) -> None:
     assert response.status_code == 403
 
 
+def test_a_non_ascii_csrf_token_is_refused_not_a_crash(stripe_world: StripeWorld) -> None:
+    client = sign_in(stripe_world, "reader")
+    response = client.post(
+        "/subscribe", data={"csrf": "\u00e9t\u00e9", "lookup_key": "plus_monthly"}
+    )
+    assert response.status_code == 403
+
+
 def test_two_quick_clicks_create_one_session_and_one_customer(stripe_world: StripeWorld) -> None:
     world = stripe_world
     client = sign_in(world, "reader")

@@ -90,6 +90,8 @@ def body_of(event: dict[str, Any]) -> bytes:
         "malformed",
         "no-v1",
         "empty",
+        "unicode-digit",
+        "huge-timestamp",
     ],
 )
 def test_forged_or_stale_deliveries_are_4xx_and_record_nothing(
@@ -116,6 +118,10 @@ def test_forged_or_stale_deliveries_are_4xx_and_record_nothing(
         headers = {"Stripe-Signature": "garbage"}
     elif tamper == "no-v1":
         headers = {"Stripe-Signature": f"t={now},v0=abc"}
+    elif tamper == "unicode-digit":
+        headers = {"Stripe-Signature": "t=\u00b2,v1=abc"}
+    elif tamper == "huge-timestamp":
+        headers = {"Stripe-Signature": "t=1" + "0" * 400 + ",v1=abc"}
     elif tamper == "empty":
         body = b""
     status, problem = post(world, body, headers)

@@ -725,3 +725,14 @@ def test_bad_input_in_a_real_process_exits_2_with_one_line(cli_process: Cli, app
     assert len(lines) == 1, result.stderr
     assert "wings" in lines[0]
     assert table_rows(app) == before
+
+
+def test_a_date_that_overflows_in_utc_is_bad_input(cli: Cli, app: Flask) -> None:
+    before = table_rows(app)
+    result = cli(
+        "grants", "add", "reader-1", "--feature", "archive", "--reason", "x",
+        "--until", "0001-01-01T00:00:00+01:00",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--until" in result.stderr
+    assert table_rows(app) == before
