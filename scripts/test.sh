@@ -33,3 +33,4 @@ echo "== benchmarks (smoke: short runs that must work; full runs are \`make benc
 .venv/bin/python bench/token_algorithms.py --seconds 0.2
 .venv/bin/python bench/http_api.py --smoke
 .venv/bin/python bench/grandfather_import.py --smoke
+.venv/bin/python bench/webhooks.py --smoke
