@@ -166,14 +166,20 @@ def _account_of(model: type[Grant] | type[Ban], row_id: int) -> str:
 @bp.post("/grants/<int:grant_id>/extend")
 @admin_required
 def grant_extend(grant_id: int) -> Response | Page:
-    """Move a grant's end (empty: no end); a reason is required."""
+    """Move a grant's end ("no end" ticked: permanent); a reason is required."""
     account_id = _account_of(Grant, grant_id)
 
     def change(session: Session) -> str:
+        ends_at = _until()
+        # An empty date must not make a grant permanent by accident: "no end" is ticked.
+        if ends_at is None and request.form.get("no_end") != "1":
+            raise InvalidError(
+                'give the new end, or tick "no end" to make the grant permanent', field="until"
+            )
         grant = grants.extend_grant(
             session,
             grant_id,
-            ends_at=_until(),
+            ends_at=ends_at,
             reason=request.form.get("reason"),
             actor=current_actor(),
             now=now(),

@@ -166,7 +166,9 @@ def test_extending_to_no_end_removes_the_end(signed_in: Console, clock: FakeCloc
     gid = grant(signed_in.app, "reader-1", "archive", now=clock.now,
                 ends_at=clock.now + timedelta(days=3))
     signed_in.get(PAGE)
-    signed_in.post(f"/admin/grants/{gid}/extend", {"until": "", "reason": "for good"})
+    signed_in.post(
+        f"/admin/grants/{gid}/extend", {"until": "", "no_end": "1", "reason": "for good"}
+    )
     assert one(signed_in.app, Grant).ends_at is None
 
 
@@ -175,6 +177,7 @@ def test_extending_to_no_end_removes_the_end(signed_in: Console, clock: FakeCloc
     [
         ({"until": "2026-12-31", "reason": ""}, 400, "a reason is required"),
         ({"until": "31/12/2026", "reason": "x"}, 400, "a date like 2026-06-30"),
+        ({"until": "", "reason": "x"}, 400, "to make the grant permanent"),
     ],
 )
 def test_a_bad_extend_form_writes_nothing(
