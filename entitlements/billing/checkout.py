@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from ..catalog import Catalog
 from ..errors import InvalidError, UnavailableError
 from ..models import Account, CheckoutAttempt, Subscription
-from ..services.audit import Actor, record
+from ..services.audit import Actor
 from .stripe_gateway import StripeGateway, StripeRejectedError
-from .sync import lock_account
+from .sync import link_customer, lock_account
 
 # A subscription in any of these states is the reader's one subscription: manage it, don't
 # buy a second. `incomplete` ones expire by themselves and may be retried.
@@ -56,18 +56,8 @@ def ensure_customer(
     """Return the account's Stripe customer, creating it once (idempotent per account)."""
     if account.stripe_customer_id is None:
         customer = gateway.create_customer(account.id, email=email)
-        account.stripe_customer_id = str(customer["id"])
-        record(
-            session,
-            actor,
-            action="account.link_customer",
-            subject_type="account",
-            subject_id=account.id,
-            account_id=account.id,
-            now=now,
-            before={"stripe_customer_id": None},
-            after={"stripe_customer_id": account.stripe_customer_id},
-        )
+        link_customer(session, account, str(customer["id"]), actor=actor, now=now)
+    assert account.stripe_customer_id is not None
     return account.stripe_customer_id
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..clock import to_rfc3339
 from ..models import Account, Subscription
+from ..models.base import dialect_insert
 from ..services.accounts import ACCOUNT_ID
 from ..services.audit import Actor, record
 from .stripe_gateway import StripeGateway
@@ -42,12 +42,12 @@ def _ts(value: Any) -> datetime | None:
 def lock_account(session: Session, account_id: str, *, now: datetime) -> Account:
     """Create the account if needed and lock its row for the rest of the transaction."""
     values = {"id": account_id, "token_version": 0, "created_at": now}
-    bind = session.get_bind()
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     # A write first: on SQLite it takes the database write lock before any read, which
     # serialises concurrent syncs there as FOR UPDATE does on PostgreSQL.
     session.execute(
-        dialect.insert(Account).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        dialect_insert(session, Account)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
     )
     account = session.scalar(
         select(Account)
@@ -57,6 +57,24 @@ def lock_account(session: Session, account_id: str, *, now: datetime) -> Account
     )
     assert account is not None
     return account
+
+
+def link_customer(
+    session: Session, account: Account, customer_id: str, *, actor: Actor, now: datetime
+) -> None:
+    """Tie an account to its Stripe customer (one per account), audited."""
+    account.stripe_customer_id = customer_id
+    record(
+        session,
+        actor,
+        action="account.link_customer",
+        subject_type="account",
+        subject_id=account.id,
+        account_id=account.id,
+        now=now,
+        before={"stripe_customer_id": None},
+        after={"stripe_customer_id": customer_id},
+    )
 
 
 def account_for_customer(
@@ -201,18 +219,7 @@ def sync_subscription(
         raise CannotPlaceError(f"customer {customer_id} names a malformed account id")
     account = lock_account(session, account_id, now=now)
     if account.stripe_customer_id is None:
-        account.stripe_customer_id = customer_id
-        record(
-            session,
-            actor,
-            action="account.link_customer",
-            subject_type="account",
-            subject_id=account.id,
-            account_id=account.id,
-            now=now,
-            before={"stripe_customer_id": None},
-            after={"stripe_customer_id": customer_id},
-        )
+        link_customer(session, account, customer_id, actor=actor, now=now)
     # Fetch again under the lock: whichever sync locks last writes Stripe's latest truth.
     latest = gateway.retrieve_subscription(subscription_id)
     return apply_subscription(session, account, latest, now=now, actor=actor)

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..models import StripeEvent
+from ..models.base import dialect_insert
 from .handlers import HANDLERS, BillingContext
 from .signature import SignatureError, verify
 from .stripe_gateway import StripeNotFoundError, StripeUnavailableError
@@ -78,10 +78,8 @@ def receive(
 
 def _insert_event(session: Session, event: dict[str, Any], now: datetime) -> None:
     """Insert the event row unless it is there already."""
-    bind = session.get_bind()
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(StripeEvent)
+        dialect_insert(session, StripeEvent)
         .values(
             id=event["id"],
             type=event["type"],

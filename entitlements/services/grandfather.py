@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..clock import parse_datetime, to_rfc3339
 from ..errors import InvalidError
 from ..models import Account, Grant
+from ..models.base import dialect_insert
 from .accounts import ACCOUNT_ID
 from .audit import Actor, record
 
@@ -262,9 +263,7 @@ def invalid_summary(plan: ImportPlan) -> str:
 
 def _insert_ignoring_duplicates(session: Session, table: Table) -> Any:
     """Return INSERT ... ON CONFLICT DO NOTHING RETURNING id for the session's engine."""
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return dialect_insert(session, table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def _lock_imports(session: Session) -> None:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidError
 from ..models import UsedHandoff
+from ..models.base import dialect_insert
 
 HANDOFF_TTL = timedelta(minutes=2)
 NEXT_PAGES = ("/subscribe", "/account")
@@ -67,10 +67,8 @@ def redeem_handoff(session: Session, token: str, *, secret_key: str, now: dateti
     expires_at = datetime.fromtimestamp(int(data["exp"]), UTC)
     if now >= expires_at:
         raise InvalidError("this sign-in link has expired; go back to the magazine")
-    bind = session.get_bind()
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     inserted = session.execute(
-        dialect.insert(UsedHandoff)
+        dialect_insert(session, UsedHandoff)
         .values(jti=data["jti"], account_id=data["sub"], expires_at=expires_at, used_at=now)
         .on_conflict_do_nothing(index_elements=["jti"])
         .returning(UsedHandoff.jti)
