@@ -59,6 +59,11 @@ def init_app(app: Flask, url: str) -> None:
             reads.close()
 
 
+def has_session() -> bool:
+    """Return whether this context has opened its session."""
+    return "db_session" in g
+
+
 def session() -> Session:
     """Return the session of the current app context, opening it on first use."""
     if "db_session" not in g:

@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -166,10 +167,10 @@ class KeyRing:
         self._loaded_at = float("-inf")
         self._private: dict[str, ec.EllipticCurvePrivateKey] = {}
 
-    def rows(self, session: Session) -> list[SigningKey]:
-        """Return the key rows, from cache when fresh."""
+    def rows(self, session: Callable[[], Session]) -> list[SigningKey]:
+        """Return the key rows, from cache when fresh (a session is opened only to reload)."""
         if time.monotonic() - self._loaded_at > KEY_CACHE_SECONDS:
-            self.refresh(session)
+            self.refresh(session())
         return self._rows
 
     def refresh(self, session: Session) -> None:
@@ -181,7 +182,7 @@ class KeyRing:
             self._rows, self._loaded_at = rows, time.monotonic()
 
     def signer(
-        self, session: Session, *, now: datetime
+        self, session: Callable[[], Session], *, now: datetime
     ) -> tuple[str, ec.EllipticCurvePrivateKey] | None:
         """Return (kid, private key) of the key that signs at `now`, or None if there is none."""
         # The active key is the last one to have activated (as key_states derives it), found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,20 +16,23 @@ from .keys import ALGORITHM, KeyRing, rotate
 
 
 def signing_key(
-    session: Session, *, config: Config, keyring: KeyRing, now: datetime
+    session: Callable[[], Session], *, config: Config, keyring: KeyRing, now: datetime
 ) -> tuple[str, ec.EllipticCurvePrivateKey]:
-    """Return the key that signs at `now`; development makes its first key on first use."""
+    """Return the key that signs at `now`; development makes its first key on first use.
+
+    `session` is called only when the key table must be read: most tokens need no database.
+    """
     signer = keyring.signer(session, now=now)
     if signer is None and not config.is_production:
         rotate(
-            session,
+            session(),
             secret_key=config.secret_key,
             now=now,
             publish_delay=config.signing_key_publish_delay,
         )
         # Flush so the refreshed key ring sees the new row inside this transaction.
-        session.flush()
-        keyring.refresh(session)
+        session().flush()
+        keyring.refresh(session())
         signer = keyring.signer(session, now=now)
     if signer is None:
         raise UnavailableError("no signing key is active; run `entitlements signing-keys rotate`")
@@ -36,7 +40,7 @@ def signing_key(
 
 
 def sign_access(
-    session: Session,
+    session: Callable[[], Session],
     access: Access,
     *,
     account_id: str,
