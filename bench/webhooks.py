@@ -4,7 +4,9 @@ Run from the checkout, with the project's virtualenv and PostgreSQL on 127.0.0.1
 
     .venv/bin/python bench/webhooks.py                  # 3000 events, 4 in flight, 2 workers
     .venv/bin/python bench/webhooks.py --smoke          # 150 events, < 40 s in all (CI)
-    .venv/bin/python bench/webhooks.py --events 5000 --concurrency 8 --workers 4 --profile 150
+    .venv/bin/python bench/webhooks.py --events 5000 --concurrency 8 --workers 4
+    .venv/bin/python bench/webhooks.py --profile 300     # then where a delivery's time goes
+    .venv/bin/python bench/webhooks.py --events 600 --stripe-latency 150 [--threads 8]
 
 What it does:
 
@@ -37,7 +39,11 @@ What it does:
    route, the CPU each part used per event (app workers, their PostgreSQL backends, the emulator
    in this process, the senders), the emulator's re-fetches per event and their service time,
    and `p99 <= 100 ms: PASS/BELOW` for first deliveries. `--profile N` then pushes N more
-   events through the app in this process under cProfile and prints where the time goes.
+   events (and their duplicates) through the app in this process, one at a time, and prints
+   the wall and CPU time of each stage: re-fetches, SQL round trips, COMMIT, ...
+
+`--stripe-latency MS` holds every re-fetch back MS first, as the network to api.stripe.com
+would (the emulator answers in about a millisecond); `--threads T` serves with gthread workers.
 
 Latency is measured from the start of the connect to the last byte of the answer. The senders,
 the emulator, PostgreSQL and the servers share the machine; on a small machine the CPU columns
@@ -284,12 +290,13 @@ def bench_database(settings: Settings) -> Iterator[str]:
 
 
 def backend_pids(settings: Settings, database_url: str) -> list[int]:
-    """Return the PostgreSQL client backends connected to the benchmark's database."""
+    """Return the PostgreSQL backends (and autovacuum workers) of the benchmark's database."""
     database = database_url.rsplit("/", 1)[1]
     with admin_connect(settings) as conn:
         rows = conn.execute(
-            """SELECT pid FROM pg_stat_activity
-               WHERE datname = %s AND backend_type = 'client backend'""",
+            """SELECT pid FROM pg_stat_activity WHERE datname = %s
+               AND backend_type IN ('client backend', 'autovacuum worker')
+               AND pid <> pg_backend_pid()""",
             [database],
         ).fetchall()
     return [row[0] for row in rows]
