@@ -40,14 +40,12 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import http.client
 import json
 import multiprocessing
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +55,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.pool import Pool
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from _load import (
@@ -71,10 +68,10 @@ from _load import (
     percentile,
     run_load,
 )
+from _servers import HOST, Server, die_with_parent, exit_on_signal, free_port, stop_server
 from flask import Flask
 
 BENCH_DIR = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
 ACCOUNT = "reader-1"
 SECRET_KEY = "bench-secret-key-0123456789abcdef-not-for-production"  # noqa: S105
 ORDER = ("bare", "check", "token")  # loading order within a round
@@ -338,42 +335,6 @@ def backend_pids(settings: Settings, database_url: str) -> list[int]:
 # ---- servers ------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux for SIGTERM when the benchmark dies (no leftovers)."""
-    with contextlib.suppress(OSError, AttributeError):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """A gunicorn master, leader of its own process group, serving one app."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pgid(self) -> int:
-        """The process group of the master and its workers."""
-        return self.process.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        """Return the end of the server's log."""
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-
 def start_server(name: str, app: str, *, workers: int, env: dict[str, str], cwd: str) -> Server:
     """Start `gunicorn APP` on a free port, in a new session (its own process group)."""
     port = free_port()
@@ -390,7 +351,7 @@ def start_server(name: str, app: str, *, workers: int, env: dict[str, str], cwd:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509  (the benchmark has no threads)
+            preexec_fn=die_with_parent,  # noqa: PLW1509  (the benchmark has no threads)
         )
     return Server(name, port, process, log_path)
 
@@ -407,25 +368,6 @@ def wait_ready(server: Server, path: str, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"the {server.name} server did not become ready:\n{server.log_tail()}")
-
-
-def stop_server(server: Server) -> None:
-    """Stop the master and its workers: SIGINT (quick shutdown), then SIGKILL what is left."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pgid, signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.process.wait(timeout=10)
-    deadline = time.monotonic() + 5
-    while group_pids(server.pgid) and time.monotonic() < deadline:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pgid, signal.SIGKILL)
-        time.sleep(0.05)
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait()
-    left = group_pids(server.pgid)
-    if left:
-        print(f"warning: the {server.name} server left processes {left}", file=sys.stderr)
 
 
 # ---- targets and their checks -------------------------------------------------------------
@@ -698,11 +640,6 @@ def write_json(path: str, measured: dict[str, Measured], settings: Settings, inf
 # ---- main ---------------------------------------------------------------------------------
 
 
-def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    """Turn SIGTERM and SIGHUP into SystemExit, so every cleanup still runs."""
-    raise SystemExit(128 + signum)
-
-
 def print_header(settings: Settings, info: dict[str, str]) -> None:
     """Print the machine and the settings."""
     print("== machine")
@@ -772,8 +709,8 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
 
     settings = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGHUP, _exit_on_signal)
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    signal.signal(signal.SIGHUP, exit_on_signal)
     try:
         return run(settings)
     except (

@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import hashlib
 import hmac
 import http.client
@@ -79,13 +78,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from _load import group_pids
+from _servers import HOST, Server, die_with_parent, exit_on_signal, free_port, stop_server
 from flask import Flask, Response, request
 
 BENCH_DIR = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
 WEBHOOK_PATH = "/v1/webhooks/stripe"
 BARE_PATH = "/bare"
 SECRET_KEY = "bench-webhooks-secret-key-0123456789abcdef-not-for-production"  # noqa: S105
@@ -226,17 +225,6 @@ def _stat_fields(pid: int | str) -> list[str] | None:
     return stat[stat.rfind(")") + 2 :].split()  # field 3 (state) first
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Return the live processes of process group `pgid`."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(entry)
-            if fields is not None and int(fields[2]) == pgid:
-                pids.append(int(entry))
-    return pids
-
-
 def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
     """Return user+system CPU seconds of each live process among `pids`."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -342,42 +330,6 @@ def migrate(env: dict[str, str], cwd: str) -> None:
 # ---- servers ------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux for SIGTERM when the benchmark dies (no leftovers)."""
-    with contextlib.suppress(OSError, AttributeError):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """A gunicorn master, leader of its own process group, serving one app."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pgid(self) -> int:
-        """The process group of the master and its workers."""
-        return self.process.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        """Return the end of the server's log."""
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-
 def start_server(
     name: str, app: str, *, workers: int, threads: int, env: dict[str, str], cwd: str
 ) -> Server:
@@ -400,7 +352,7 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509  (no threads of ours run yet here)
+            preexec_fn=die_with_parent,  # noqa: PLW1509  (no threads of ours run yet here)
         )
     return Server(name, port, process, log_path)
 
@@ -417,25 +369,6 @@ def wait_ready(server: Server, method: str, path: str, timeout: float = 30.0) ->
                 return
         time.sleep(0.1)
     raise RuntimeError(f"the {server.name} server did not become ready:\n{server.log_tail()}")
-
-
-def stop_server(server: Server) -> None:
-    """Stop the master and its workers: SIGINT (quick shutdown), then SIGKILL what is left."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pgid, signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.process.wait(timeout=10)
-    deadline = time.monotonic() + 5
-    while group_pids(server.pgid) and time.monotonic() < deadline:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pgid, signal.SIGKILL)
-        time.sleep(0.05)
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait()
-    left = group_pids(server.pgid)
-    if left:
-        print(f"warning: the {server.name} server left processes {left}", file=sys.stderr)
 
 
 # ---- the emulator and the events ----------------------------------------------------------
@@ -1073,11 +1006,6 @@ def profile_handler(env: dict[str, str], events: list[Event], side: StripeSide) 
 # ---- main ---------------------------------------------------------------------------------
 
 
-def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
-    """Turn SIGTERM and SIGHUP into SystemExit, so every cleanup still runs."""
-    raise SystemExit(128 + signum)
-
-
 def worker_kind(settings: Settings) -> str:
     """Describe the gunicorn workers, e.g. `2 sync workers`."""
     if settings.threads > 1:
@@ -1189,8 +1117,8 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
 
     settings = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGHUP, _exit_on_signal)
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    signal.signal(signal.SIGHUP, exit_on_signal)
     try:
         return run(settings)
     except (
