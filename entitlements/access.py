@@ -146,53 +146,48 @@ def subscription_window(sub: SubscriptionFacts, policy: Policy) -> _Window | Non
     return _Window(None, _earliest(end, sub.access_revoked_at))
 
 
+# resolve() works on plain tuples and builds the Source and Restriction records once, for the
+# answer: it recomputes the answer at several instants, and the records cost more to make.
+# An entry is (feature, source kind or ban reason, ends_at, ref), in the records' field order.
+_Entry = tuple[str, str, datetime | None, str]
+_Answer = tuple[tuple[str, ...], str | None, tuple[_Entry, ...], tuple[_Entry, ...]]
+# A grant or ban in force from start (inclusive) to end (exclusive; None: for ever).
+_Timed = tuple[datetime, datetime | None, _Entry]
+
+
 def _at(
-    subs: list[tuple[SubscriptionFacts, _Window]],
-    grants: list[GrantFacts],
-    bans: list[BanFacts],
+    subs: list[tuple[datetime | None, list[str], list[_Entry]]],
+    grants: list[_Timed],
+    bans: list[_Timed],
     now: datetime,
-    policy: Policy,
-) -> tuple[tuple[str, ...], str | None, tuple[Source, ...], tuple[Restriction, ...]]:
-    sources: set[Source] = set()
+) -> _Answer:
+    sources: set[_Entry] = set()
     plans: set[str] = set()
-    for sub, window in subs:
-        if not window.contains(now):
-            continue
-        for key in sub.lookup_keys:
-            plan = policy.catalog.plan_for_lookup_key(key)
-            if plan is None:
-                continue
-            plans.add(plan.id)
-            for feature in plan.features:
-                sources.add(Source(feature, "subscription", window.end, sub.id))
-    for grant in grants:
-        window = _Window(grant.starts_at, _earliest(grant.ends_at, grant.revoked_at))
-        if window.contains(now) and grant.feature in policy.catalog.features:
-            sources.add(Source(grant.feature, grant.kind, window.end, f"grant:{grant.id}"))
-    restrictions: set[Restriction] = set()
-    for ban in bans:
-        window = _Window(ban.starts_at, _earliest(ban.ends_at, ban.lifted_at))
-        if window.contains(now):
-            restrictions.add(Restriction(ban.feature, ban.reason, window.end, f"ban:{ban.id}"))
-    banned = {r.feature for r in restrictions}
-    held = tuple(sorted({s.feature for s in sources} - banned))
-    shown = tuple(sorted((s for s in sources if s.feature in held), key=_source_order))
+    for end, plan_ids, entries in subs:
+        if end is None or now < end:
+            plans.update(plan_ids)
+            sources.update(entries)
+    for start, end, entry in grants:
+        if start <= now and (end is None or now < end):
+            sources.add(entry)
+    restrictions = {
+        entry for start, end, entry in bans if start <= now and (end is None or now < end)
+    }
+    banned = {entry[0] for entry in restrictions}
+    held = tuple(sorted({entry[0] for entry in sources} - banned))
+    shown = tuple(sorted((e for e in sources if e[0] not in banned), key=_source_order))
     return held, min(plans) if plans else None, shown, tuple(sorted(restrictions, key=_ban_order))
 
 
-def _source_order(source: Source) -> tuple[object, ...]:
-    return (source.feature, source.source, source.ends_at is None, source.ends_at, source.ref)
+def _source_order(entry: _Entry) -> tuple[object, ...]:
+    feature, kind, ends_at, ref = entry
+    return (feature, kind, ends_at is None, ends_at, ref)
 
 
-def _ban_order(restriction: Restriction) -> tuple[object, ...]:
+def _ban_order(entry: _Entry) -> tuple[object, ...]:
     # A total order, so the answer never depends on the order the rows came in.
-    return (
-        restriction.feature,
-        restriction.ends_at is None,
-        restriction.ends_at,
-        restriction.ref,
-        restriction.reason,
-    )
+    feature, reason, ends_at, ref = entry
+    return (feature, ends_at is None, ends_at, ref, reason)
 
 
 def resolve(
@@ -206,26 +201,47 @@ def resolve(
     """Return the features an account holds at `now` and when that answer next changes."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    windowed = []
+    catalog = policy.catalog
+    subs = []
     for sub in subscriptions:
         window = subscription_window(sub, policy)
-        if window is not None:
-            windowed.append((sub, window))
-    grant_list, ban_list = list(grants), list(bans)
-    current = _at(windowed, grant_list, ban_list, now, policy)
+        if window is None:
+            continue
+        plans = [p for key in sub.lookup_keys if (p := catalog.plan_for_lookup_key(key))]
+        entries = [(f, "subscription", window.end, sub.id) for p in plans for f in p.features]
+        subs.append((window.end, [p.id for p in plans], entries))
+    timed_grants: list[_Timed] = [
+        (g.starts_at, end, (g.feature, g.kind, end, f"grant:{g.id}"))
+        for g in grants
+        if g.feature in catalog.features
+        for end in [_earliest(g.ends_at, g.revoked_at)]
+    ]
+    timed_bans: list[_Timed] = [
+        (b.starts_at, end, (b.feature, b.reason, end, f"ban:{b.id}"))
+        for b in bans
+        for end in [_earliest(b.ends_at, b.lifted_at)]
+    ]
+    current = _at(subs, timed_grants, timed_bans, now)
+    features, plan, sources, restrictions = current
 
-    # The answer is constant between consecutive window boundaries, so the next change
-    # is at the first boundary after `now` where the recomputed answer differs.
-    boundaries: set[datetime] = set()
-    boundaries.update(window.end for _, window in windowed if window.end is not None)
-    for grant in grant_list:
-        boundaries.update(t for t in (grant.starts_at, grant.ends_at, grant.revoked_at) if t)
-    for ban in ban_list:
-        boundaries.update(t for t in (ban.starts_at, ban.ends_at, ban.lifted_at) if t)
-    valid_until = None
-    for instant in sorted(t for t in boundaries if t > now):
-        if _at(windowed, grant_list, ban_list, instant, policy) != current:
+    # The answer is constant between consecutive window boundaries, so the next change is at
+    # the first boundary after `now` where the recomputed answer differs. The first end of a
+    # source or restriction shown now certainly changes it (that entry goes), so only the
+    # boundaries before that one need recomputing.
+    shown_ends = [entry[2] for entry in (*sources, *restrictions) if entry[2] is not None]
+    certain = min(shown_ends) if shown_ends else None
+    boundaries = {end for end, _, _ in subs if end is not None and end > now}
+    for start, end, _ in (*timed_grants, *timed_bans):
+        boundaries.update(t for t in (start, end) if t is not None and t > now)
+    valid_until = certain
+    for instant in sorted(t for t in boundaries if certain is None or t < certain):
+        if _at(subs, timed_grants, timed_bans, instant) != current:
             valid_until = instant
             break
-    features, plan, sources, restrictions = current
-    return Access(features, plan, sources, restrictions, valid_until)
+    return Access(
+        features,
+        plan,
+        tuple(Source(*entry) for entry in sources),
+        tuple(Restriction(*entry) for entry in restrictions),
+        valid_until,
+    )

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, current_app
 
 from . import db, errors
 from .access import Policy
@@ -18,11 +16,12 @@ from .billing.stripe_gateway import StripeGateway
 from .catalog import Catalog, load_catalog
 from .clock import utcnow
 from .config import Config, load_config
+from .request_id import RequestIdMiddleware, current_request_id
 from .services.audit import Actor
+from .session_cookie import CachedSignerSessionInterface
 from .tokens.keys import KeyRing
 
 EXTENSION = "entitlements"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def gateway() -> StripeGateway:
 
 def request_actor(name: str) -> Actor:
     """Return an audit actor for `name` carrying the current request id."""
-    return Actor(name=name, request_id=g.get("request_id"))
+    return Actor(name=name, request_id=current_request_id())
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -100,9 +99,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             else None
         ),
     )
+    app.session_interface = CachedSignerSessionInterface()
     db.init_app(app, config.database_url)
     errors.register(app)
-    _register_request_id(app)
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
 
     from .admin import views as admin_views
     from .api import accounts, admin, health, jwks, openapi, webhooks
@@ -119,16 +119,3 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
         app.register_blueprint(demo.bp)
     return app
-
-
-def _register_request_id(app: Flask) -> None:
-    @app.before_request
-    def _assign_request_id() -> None:
-        given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
-
-    @app.after_request
-    def _echo_request_id(response: Response) -> Response:
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response

@@ -12,6 +12,7 @@ from flask import g, redirect, request, session, url_for
 from .. import db
 from ..app import now, runtime
 from ..models import Admin
+from ..request_id import current_request_id
 from ..services.audit import Actor
 from ..web.csrf import check_csrf, csrf_token
 from .auth import admin_actor
@@ -80,7 +81,7 @@ def session_admin() -> Admin | None:
 def current_actor() -> Actor:
     """Return the audit actor of the signed-in admin, with the request id."""
     admin: Admin = g.admin
-    return admin_actor(admin, g.get("request_id"))
+    return admin_actor(admin, current_request_id())
 
 
 def safe_next(target: str | None) -> str:

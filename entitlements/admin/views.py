@@ -15,6 +15,7 @@ from ..app import now
 from ..clock import parse_datetime
 from ..errors import DomainError
 from ..models import AuditEvent
+from ..request_id import current_request_id
 from ..services.accounts import ACCOUNT_ID, search_accounts
 from ..services.audit import record
 from ..services.audit_log import AuditFilter, find_events
@@ -117,7 +118,7 @@ def login_submit() -> BaseResponse | tuple[str, int]:
         db_session,
         email,
         request.form.get("password", ""),
-        request_id=g.get("request_id"),
+        request_id=current_request_id(),
         now=now(),
     )
     # Failed attempts are committed too: the counter and the audit record must persist.

@@ -26,10 +26,10 @@ from ..services.grants import (
     list_grants,
     revoke_grant,
 )
-from .accounts import json_body
 from .admin_params import query_args, row_id, text_field, time_field
 from .auth import admin_actor, require_admin
 from .openapi import document
+from .request_body import json_body
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
 

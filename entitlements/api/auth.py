@@ -10,6 +10,7 @@ from flask import g, request
 
 from .. import db
 from ..errors import ForbiddenError, UnauthorizedError
+from ..request_id import current_request_id
 from ..services.audit import Actor
 from ..services.service_keys import Caller, authenticate
 
@@ -86,4 +87,4 @@ def require_admin(view: F) -> F:
 
 def admin_actor() -> Actor:
     """Return the audit actor of the admin making this request, with the request id."""
-    return Actor(name=g.admin_actor, request_id=g.get("request_id"))
+    return Actor(name=g.admin_actor, request_id=current_request_id())

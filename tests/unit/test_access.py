@@ -314,3 +314,34 @@ def test_banned_features_are_never_held_and_sources_explain_every_feature(case) 
     assert {s.feature for s in access.sources} == set(access.features)
     assert list(access.features) == sorted(access.features)
     assert all(s.ends_at is None or s.ends_at > now for s in access.sources)
+
+
+def instants_named_by(subs, grant_list, ban_list) -> set[datetime]:  # type: ignore[no-untyped-def]
+    """Every instant the inputs name, and the grace ends derived from them."""
+    named: set[datetime] = set()
+    for s in subs:
+        named.update([s.current_period_start, s.cancel_at, s.ended_at, s.access_revoked_at])
+        if s.current_period_end is not None:
+            named.update([s.current_period_end, s.current_period_end + POLICY.renewal_grace])
+        if s.current_period_start is not None:
+            named.add(s.current_period_start + POLICY.past_due_grace)
+    for g in grant_list:
+        named.update([g.starts_at, g.ends_at, g.revoked_at])
+    for b in ban_list:
+        named.update([b.starts_at, b.ends_at, b.lifted_at])
+    named.discard(None)  # type: ignore[arg-type]
+    return named
+
+
+@PROPERTY_SETTINGS
+@given(inputs)
+def test_valid_until_is_the_first_named_instant_where_the_answer_differs(case) -> None:  # type: ignore[no-untyped-def]
+    # An oracle that knows nothing of windows: try every instant the inputs name, in order.
+    subs, grant_list, ban_list, now = case
+    first = at(now, subs, grant_list, ban_list)
+    expected = None
+    for instant in sorted(t for t in instants_named_by(subs, grant_list, ban_list) if t > now):
+        if at(instant, subs, grant_list, ban_list).snapshot != first.snapshot:
+            expected = instant
+            break
+    assert first.valid_until == expected
