@@ -166,6 +166,9 @@ class KeyRing:
         self._rows: list[SigningKey] = []
         self._loaded_at = float("-inf")
         self._private: dict[str, ec.EllipticCurvePrivateKey] = {}
+        # The signer last found: (rows it was found in, from, until, kid). It signs for as
+        # long as the same rows are cached and no other key activates.
+        self._current: tuple[list[SigningKey], datetime, datetime | None, str] | None = None
 
     def rows(self, session: Callable[[], Session]) -> list[SigningKey]:
         """Return the key rows, from cache when fresh (a session is opened only to reload)."""
@@ -185,12 +188,25 @@ class KeyRing:
         self, session: Callable[[], Session], *, now: datetime
     ) -> tuple[str, ec.EllipticCurvePrivateKey] | None:
         """Return (kid, private key) of the key that signs at `now`, or None if there is none."""
-        # The active key is the last one to have activated (as key_states derives it), found
-        # without decoding every JWK: this runs for every token issued.
-        activated = [r for r in self.rows(session) if r.activates_at <= now]
-        if not activated:
-            return None
-        kid = max(activated, key=lambda r: (r.activates_at, r.created_at, r.kid)).kid
+        rows = self.rows(session)
+        current = self._current
+        if (
+            current is not None
+            and current[0] is rows
+            and current[1] <= now
+            and (current[2] is None or now < current[2])
+        ):
+            kid = current[3]
+        else:
+            # The active key is the last one to have activated (as key_states derives it),
+            # found without decoding every JWK.
+            activated = [r for r in rows if r.activates_at <= now]
+            if not activated:
+                return None
+            chosen = max(activated, key=lambda r: (r.activates_at, r.created_at, r.kid))
+            later = [r.activates_at for r in rows if r.activates_at > now]
+            kid = chosen.kid
+            self._current = (rows, chosen.activates_at, min(later, default=None), kid)
         with self._lock:
             key = self._private.get(kid)
         if key is None:

@@ -349,3 +349,31 @@ def test_rotation_publishes_at_once_signs_after_the_delay_and_retires_after_ttl(
     assert state() == (second_kid, {first_kid, second_kid})
     clock.advance(seconds=1)
     assert state() == (second_kid, {second_kid})
+
+
+def test_one_process_switches_signer_exactly_when_the_next_key_activates(
+    make_app: Callable[..., Flask], clock: FakeClock
+) -> None:
+    # The key ring remembers its signer between tokens; the remembered one must not outlive
+    # its turn, whichever way the clock moves.
+    app = make_app(SIGNING_KEY_PUBLISH_DELAY="10m")
+    client, keys = app.test_client(), Keys(app)
+    first_kid = _kid(issue(client, keys).json["token"])
+    with app.app_context():
+        rt = app.extensions["entitlements"]
+        second_kid = rotate(
+            db.session(),
+            secret_key=rt.config.secret_key,
+            now=clock.now,
+            publish_delay=timedelta(minutes=10),
+        ).kid
+        db.session().commit()
+        rt.keyring.refresh(db.session())
+    start = clock.now
+    assert _kid(issue(client, keys).json["token"]) == first_kid
+    clock.advance(minutes=10, microseconds=-1)
+    assert _kid(issue(client, keys).json["token"]) == first_kid
+    clock.advance(microseconds=1)
+    assert _kid(issue(client, keys).json["token"]) == second_kid
+    clock.now = start
+    assert _kid(issue(client, keys).json["token"]) == first_kid
