@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,9 @@ from .errors import UnavailableError
 
 EXTENSION = "entitlements.db"
 READS = "entitlements.db.reads"
+POOL_SIZE = 10
+_KEPT_SINCE = "entitlements.kept_since"  # key in a pooled connection's info: (generation, when)
+RECYCLE_SECONDS = 1800  # a connection older than this is replaced (NAT and proxy timeouts)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -38,7 +42,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, **kwargs)
+    return create_engine(
+        url,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_SIZE,
+        pool_recycle=RECYCLE_SECONDS,
+        **kwargs,
+    )
 
 
 class HotReads:
@@ -46,7 +56,9 @@ class HotReads:
 
     Between requests an idle connection waits here rather than in the engine's pool: a
     checkout from SQLAlchemy's pool and back cost about a third as much as the query itself.
-    Only pools that hand a connection to any thread (QueuePool) keep connections here.
+    At most POOL_SIZE wait, each for at most RECYCLE_SECONDS after it left the pool (which
+    recycles by age at checkout). Only pools that hand a connection to any thread
+    (QueuePool) keep connections here.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -54,6 +66,8 @@ class HotReads:
         self._keeps = isinstance(engine.pool, QueuePool)
         self._idle: list[PoolProxiedConnection] = []
         self._pid = os.getpid()
+        # Bumped by dispose() and after a fork: connections of an earlier one are not kept.
+        self._generation = 0
 
     def acquire(self) -> PoolProxiedConnection:
         """Return an idle connection, or a new one from the engine's pool."""
@@ -62,22 +76,34 @@ class HotReads:
                 # A forked child must not use its parent's sockets: leave them to the parent,
                 # with the pool that holds them (SQLAlchemy's advice for forking).
                 self._idle, self._pid = [], os.getpid()
+                self._generation += 1
                 self.engine.dispose(close=False)
             try:
                 return self._idle.pop()  # atomic: two threads never get the same one
             except IndexError:
                 pass
-        return self.engine.raw_connection()
+        connection = self.engine.raw_connection()
+        connection.info[_KEPT_SINCE] = (self._generation, time.monotonic())
+        return connection
 
     def release(self, connection: PoolProxiedConnection) -> None:
-        """Keep a connection whose statement completed, for the next request."""
-        if self._keeps:
+        """Keep a connection whose statement completed for the next request, or return it."""
+        generation, since = connection.info.get(_KEPT_SINCE, (None, 0.0))
+        if generation != self._generation:
+            # Its pool was disposed: close it here, or it lingers until garbage collection.
+            connection.invalidate()
+        elif (
+            self._keeps
+            and time.monotonic() - since < RECYCLE_SECONDS
+            and len(self._idle) < POOL_SIZE
+        ):
             self._idle.append(connection)
         else:
             connection.close()
 
     def dispose(self) -> None:
-        """Close the idle connections and the engine's pool."""
+        """Close the idle connections and the engine's pool; ones in use are not kept."""
+        self._generation += 1
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()

@@ -9,8 +9,9 @@ from flask import request
 
 from ..errors import InvalidError
 
-# Bodies up to this size with a Content-Length are read straight from the WSGI input;
-# larger or chunked ones take werkzeug's path, which enforces MAX_CONTENT_LENGTH.
+# Bodies up to this size (and within the request's limit) with a Content-Length are read
+# straight from the WSGI input; larger or chunked ones take werkzeug's path, which enforces
+# MAX_CONTENT_LENGTH.
 _DIRECT_READ_LIMIT = 64 * 1024
 
 
@@ -27,8 +28,12 @@ def json_body(allowed: set[str]) -> dict[str, Any]:
     # content-type parsing cost more than signing a token on the token endpoint's hot path.
     environ = request.environ
     length = request.content_length
-    if length is not None and length <= _DIRECT_READ_LIMIT:
+    limit = request.max_content_length
+    if length is not None and length <= _DIRECT_READ_LIMIT and (limit is None or length <= limit):
         data = environ["wsgi.input"].read(length) if length else b""
+        if len(data) < length:
+            # What werkzeug's stream does when the client stops early.
+            raise InvalidError("the body is shorter than its Content-Length")
     else:
         data = request.get_data(cache=True)
     if not data:

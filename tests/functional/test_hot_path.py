@@ -132,3 +132,34 @@ def test_a_response_that_sets_nosniff_is_not_given_a_second_one(app: Flask) -> N
     response = app.test_client().get("/_test/nosniff", headers={"X-Request-Id": "req-1"})
     assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
     assert response.headers["X-Request-Id"] == "req-1"
+
+
+def test_a_body_shorter_than_its_content_length_is_400(client: FlaskClient, keys: Keys) -> None:
+    body = b'{"audience": "site"}'
+    response = client.post(
+        TOKENS,
+        data=body,
+        headers={**keys.header(ISSUE), "Content-Type": "application/json"},
+        environ_overrides={"CONTENT_LENGTH": str(len(body) + 50)},
+    )
+    assert response.status_code == 400
+    assert "shorter" in response.json["detail"]
+
+
+@pytest.mark.parametrize("setting", ["RECYCLE_SECONDS", "POOL_SIZE"])
+def test_connections_past_their_time_or_over_the_pool_size_go_back(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    monkeypatch.setattr(db, setting, 0)
+    dbapi_connection(app)
+    assert not app.extensions[db.READS]._idle
+
+
+def test_a_connection_in_use_while_disposing_is_not_kept(app: Flask) -> None:
+    reads: db.HotReads = app.extensions[db.READS]
+    with app.test_request_context():
+        db.fetch_all(QUERIES, {"account": "reader-1", "key_hash": ""})
+        in_use = db.g.db_reads  # type: ignore[attr-defined]
+        reads.dispose()
+    assert not reads._idle
+    assert in_use.dbapi_connection is None
