@@ -19,6 +19,8 @@ What it does:
 3. checks one answer of each target (a Plus subscriber; a token that verifies against the JWKS),
    then loads each target in turn, after a warm-up, for a fixed time at a fixed concurrency
    from separate load processes (`_load.py`: raw sockets, HTTP/1.1, keep-alive asked for);
+   even rounds take the targets in reverse order, so with an even --rounds a drift in the
+   machine's speed during the run weighs the same on every target;
 4. prints requests/s, p50 and p99 latency and the ratio to the bare route, marks the targets
    (check >= 0.45 x bare, token issue >= 0.50 x bare) PASS or BELOW, and adds where the CPU
    went: the server processes, their PostgreSQL backends and the load generator, per request,
@@ -74,7 +76,7 @@ from flask import Flask
 BENCH_DIR = Path(__file__).resolve().parent
 ACCOUNT = "reader-1"
 SECRET_KEY = "bench-secret-key-0123456789abcdef-not-for-production"  # noqa: S105
-ORDER = ("bare", "check", "token")  # loading order within a round
+ORDER = ("bare", "check", "token")  # loading order of odd rounds; even rounds reverse it
 GOALS = {"check": 0.45, "token": 0.50}  # minimum requests/s as a fraction of the bare route
 LABELS = {"check": "check endpoint", "token": "token issue"}
 FILLER_ACCOUNTS = 5000
@@ -686,7 +688,9 @@ def run(settings: Settings) -> int:
         bench = Bench(settings, pool, database_url)
         measured = {name: Measured(name, targets[name].expect) for name in ORDER}
         for number in range(1, settings.rounds + 1):
-            for name in ORDER:
+            # Odd rounds run the targets in order, even rounds in reverse: over each pair of
+            # rounds a drift in the machine's speed weighs the same on every target.
+            for name in ORDER if number % 2 else ORDER[::-1]:
                 target = targets[name]
                 print(f"== round {number}: {name}: {target.method} {target.path}", flush=True)
                 warm_up(bench, target, measured[name])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
+from .db_prepared import fetch_prepared
 from .errors import UnavailableError
 
 EXTENSION = "entitlements.db"
@@ -143,18 +144,25 @@ def session() -> Session:
     return db_session
 
 
-def fetch_all(queries: Mapping[str, str], params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one read-only statement (chosen by dialect) on the context's autocommit DB-API
-    connection; a lost connection is dropped from the pool and answered as unavailable."""
+def fetch_all(queries: Mapping[str, str], params: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Run one read-only statement (chosen by dialect; positional `?1`/`$1` parameters) on the
+    context's autocommit DB-API connection; a lost connection is dropped from the pool and
+    answered as unavailable."""
     reads: HotReads = current_app.extensions[READS]
     dialect = reads.engine.dialect
     try:
         if "db_reads" not in g:
             # The pool hands out the driver's connection; its errors arrive unwrapped.
             g.db_reads = reads.acquire()
-        cursor = g.db_reads.cursor()
-        cursor.execute(queries[dialect.name], params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        connection = g.db_reads
+        if dialect.name == "postgresql":
+            rows = fetch_prepared(
+                connection.info, connection.driver_connection, queries[dialect.name], params
+            )
+        else:
+            cursor = connection.cursor()
+            cursor.execute(queries[dialect.name], params)
+            rows = cursor.fetchall()
     except BaseException as exc:
         # Whatever failed, the connection is not kept for another request.
         connection = g.pop("db_reads", None)

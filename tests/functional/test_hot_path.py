@@ -85,7 +85,7 @@ def test_the_session_signer_is_reused_until_the_secret_changes(app: Flask) -> No
 def dbapi_connection(app: Flask) -> object:
     """Return the driver connection the hot read of one request used."""
     with app.test_request_context():
-        db.fetch_all(QUERIES, {"account": "reader-1", "key_hash": ""})
+        db.fetch_all(QUERIES, ("reader-1", ""))
         connection = db.g.db_reads.driver_connection  # type: ignore[attr-defined]
     return connection
 
@@ -101,7 +101,7 @@ def test_a_failed_statement_never_leaves_its_connection_for_the_next_request(app
     # a ProgrammingError, raised as it is. Either way the connection goes.)
     with app.test_request_context(), pytest.raises(Exception):  # noqa: B017, PT011
         db.fetch_all({"sqlite": "SELECT * FROM no_such_table",
-                      "postgresql": "SELECT * FROM no_such_table"}, {})  # fmt: skip
+                      "postgresql": "SELECT * FROM no_such_table"}, ())  # fmt: skip
     assert dbapi_connection(app) is not first
 
 
@@ -158,7 +158,7 @@ def test_connections_past_their_time_or_over_the_pool_size_go_back(
 def test_a_connection_in_use_while_disposing_is_not_kept(app: Flask) -> None:
     reads: db.HotReads = app.extensions[db.READS]
     with app.test_request_context():
-        db.fetch_all(QUERIES, {"account": "reader-1", "key_hash": ""})
+        db.fetch_all(QUERIES, ("reader-1", ""))
         in_use = db.g.db_reads  # type: ignore[attr-defined]
         reads.dispose()
     assert not reads._idle

@@ -1,0 +1,98 @@
+"""The hot read as a prepared statement through libpq (PostgreSQL): the same rows a psycopg
+cursor returns, and every failure handled the way the cursor's would be."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+
+from entitlements import db
+from entitlements.db_prepared import _statement
+from entitlements.services.service_keys import lookup_hash
+from entitlements.services.snapshot import QUERIES
+from tests.conftest import FakeClock, Keys
+from tests.factories import add_subscription, ban, grant
+
+READ = "entitlements:read"
+CHECK = "/v1/accounts/reader-1/entitlements"
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("prepared statements through libpq are PostgreSQL's path")
+
+
+def kept_connection(app: Flask) -> Any:
+    """Return the pooled connection the hot reads keep (after one read made it)."""
+    with app.test_request_context():
+        db.fetch_all(QUERIES, ("reader-1", ""))
+    (connection,) = app.extensions[db.READS]._idle
+    return connection
+
+
+def test_rows_are_exactly_what_a_psycopg_cursor_returns(
+    app: Flask, keys: Keys, clock: FakeClock
+) -> None:
+    now = clock()
+    add_subscription(
+        app, "reader-1", now=now, cancel_at_period_end=True, cancel_at=now + timedelta(days=3)
+    )
+    grant(app, "reader-1", "archive", now=now, ends_at=now + timedelta(days=9), reason="print")
+    ban(app, "reader-1", now=now, reason="heated")
+    key = keys.make(READ)
+    params = ("reader-1", lookup_hash(key) or "")
+    with app.test_request_context():
+        rows = db.fetch_all(QUERIES, params)
+    cursor_sql = QUERIES["postgresql"].replace("$1", "%(a)s").replace("$2", "%(k)s")
+    with app.app_context(), db.engine().connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        expected = driver.execute(cursor_sql, {"a": params[0], "k": params[1]}).fetchall()
+    assert len(rows) == 4  # a subscription, a grant, a ban and the key
+    assert sorted(rows, key=repr) == sorted(expected, key=repr)
+
+
+def test_a_deallocated_statement_is_prepared_again_on_the_same_connection(
+    app: Flask, keys: Keys
+) -> None:
+    connection = kept_connection(app)
+    connection.driver_connection.execute("DEALLOCATE ALL")
+    response = app.test_client().get(CHECK, headers=keys.header(READ))
+    assert response.status_code == 200
+    assert app.extensions[db.READS]._idle == [connection]
+
+
+def test_a_killed_backend_is_503_once_then_a_new_connection_answers(app: Flask, keys: Keys) -> None:
+    connection = kept_connection(app)
+    pid = connection.driver_connection.info.backend_pid
+    with app.app_context(), db.engine().connect() as other:
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    client = app.test_client()
+    header = keys.header(READ)
+    response = client.get(CHECK, headers=header)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert connection.dbapi_connection is None  # dropped, not kept
+    assert client.get(CHECK, headers=header).status_code == 200
+
+
+def test_sql_errors_arrive_as_psycopgs_own_classes(app: Flask) -> None:
+    kept_connection(app)
+    with app.test_request_context(), pytest.raises(psycopg.errors.UndefinedTable) as raised:
+        db.fetch_all({"postgresql": "SELECT * FROM no_such_table WHERE x = $1"}, ("x",))
+    assert "no_such_table" in str(raised.value)
+    assert not app.extensions[db.READS]._idle
+    with app.test_request_context(), pytest.raises(psycopg.errors.SyntaxError):
+        db.fetch_all({"postgresql": "SELEC 1"}, ())
+
+
+def test_each_statement_text_has_its_own_name() -> None:
+    first, text = _statement(QUERIES["postgresql"])
+    assert text == QUERIES["postgresql"].encode()
+    assert _statement(QUERIES["postgresql"])[0] == first
+    assert _statement(QUERIES["postgresql"] + " ")[0] != first
