@@ -21,13 +21,17 @@ READS = "entitlements.db.reads"
 POOL_SIZE = 10
 _KEPT_SINCE = "entitlements.kept_since"  # key in a pooled connection's info: (generation, when)
 RECYCLE_SECONDS = 1800  # a connection older than this is replaced (NAT and proxy timeouts)
+# The hot reads' bounds on PostgreSQL: a statement waiting longer (behind a migration's lock,
+# say) is cancelled and answered 503; unacknowledged data on a dead link fails the connection.
+READ_STATEMENT_TIMEOUT_MS = 5000
+READ_TCP_USER_TIMEOUT_MS = 10000
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, connect_args: Mapping[str, Any] | None = None, **kwargs: Any) -> Engine:
     """Create an engine with the settings each backend needs."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": 15, **(connect_args or {})}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,6 +52,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         pool_size=POOL_SIZE,
         max_overflow=POOL_SIZE,
         pool_recycle=RECYCLE_SECONDS,
+        connect_args=dict(connect_args or {}),
         **kwargs,
     )
 
@@ -111,6 +116,23 @@ class HotReads:
         self.engine.dispose()
 
 
+def _bounded_reads(url: str) -> dict[str, Any]:
+    """Return the connect arguments that bound a hot read on PostgreSQL (none on SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    given = parsed.query.get("options", ())
+    given = " ".join((given,) if isinstance(given, str) else given)
+    return {
+        # The URL's own options come after, so an operator's explicit setting wins.
+        "options": f"-c statement_timeout={READ_STATEMENT_TIMEOUT_MS} {given}".strip(),
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "tcp_user_timeout": READ_TCP_USER_TIMEOUT_MS,
+    }
+
+
 def init_app(app: Flask, url: str) -> None:
     """Attach an engine and a session factory to the app; sessions close with the context."""
     engine = make_engine(url)
@@ -118,7 +140,12 @@ def init_app(app: Flask, url: str) -> None:
     # Single-statement reads on the hot path skip BEGIN/ROLLBACK: one statement is one
     # snapshot. Its own small pool, set to autocommit once per connection.
     app.extensions[READS] = HotReads(
-        make_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+        make_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            connect_args=_bounded_reads(url),
+        )
     )
 
     @app.teardown_appcontext

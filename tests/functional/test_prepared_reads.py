@@ -12,6 +12,7 @@ from flask import Flask
 
 from entitlements import db
 from entitlements.db_prepared import _statement
+from entitlements.errors import UnavailableError
 from entitlements.services.service_keys import lookup_hash
 from entitlements.services.snapshot import QUERIES
 from tests.conftest import FakeClock, Keys
@@ -96,3 +97,64 @@ def test_each_statement_text_has_its_own_name() -> None:
     assert text == QUERIES["postgresql"].encode()
     assert _statement(QUERIES["postgresql"])[0] == first
     assert _statement(QUERIES["postgresql"] + " ")[0] != first
+
+
+def test_a_migration_that_changes_a_result_type_is_prepared_again(
+    app: Flask, keys: Keys, clock: FakeClock
+) -> None:
+    add_subscription(app, "reader-1", now=clock())
+    connection = kept_connection(app)
+    header = keys.header(READ)
+    with app.app_context(), db.engine().begin() as ddl:
+        (original,) = ddl.exec_driver_sql(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+            " WHERE attrelid = 'subscriptions'::regclass AND attname = 'status'"
+        ).one()
+        ddl.exec_driver_sql("ALTER TABLE subscriptions ALTER COLUMN status TYPE text")
+    try:
+        # The kept connection's plan returns the old type: PostgreSQL refuses to run it.
+        response = app.test_client().get(CHECK, headers=header)
+        assert response.status_code == 200
+        assert response.json["plan"] == "plus"
+        assert app.extensions[db.READS]._idle == [connection]
+    finally:
+        with app.app_context(), db.engine().begin() as ddl:
+            ddl.exec_driver_sql(f"ALTER TABLE subscriptions ALTER COLUMN status TYPE {original}")
+
+
+def test_a_statement_already_on_the_server_is_used_as_it_is(app: Flask, keys: Keys) -> None:
+    connection = kept_connection(app)
+    # The connection's record of what it prepared is lost; the server still has the statement.
+    del connection.info["entitlements.prepared"]
+    response = app.test_client().get(CHECK, headers=keys.header(READ))
+    assert response.status_code == 200
+    assert app.extensions[db.READS]._idle == [connection]
+
+
+def test_bad_parameters_are_refused_before_anything_is_sent(app: Flask) -> None:
+    kept_connection(app)
+    with app.test_request_context(), pytest.raises(psycopg.DataError, match="NUL"):
+        db.fetch_all(QUERIES, ("reader\x00-1", ""))
+    with (
+        app.test_request_context(),
+        pytest.raises(psycopg.ProgrammingError, match="2 placeholders"),
+    ):
+        db.fetch_all(QUERIES, ("reader-1",))
+
+
+def test_a_read_that_waits_too_long_is_cancelled_and_answered_503(
+    make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "READ_STATEMENT_TIMEOUT_MS", 100)
+    app = make_app()
+    slow = {"postgresql": "SELECT pg_sleep(2) WHERE $1 = $1"}
+    with app.test_request_context(), pytest.raises(UnavailableError):
+        db.fetch_all(slow, ("x",))
+    assert not app.extensions[db.READS]._idle
+
+
+def test_the_urls_own_options_follow_the_read_bounds() -> None:
+    args = db._bounded_reads("postgresql://u@h/d?options=-c%20statement_timeout%3D900")
+    assert args["options"] == "-c statement_timeout=5000 -c statement_timeout=900"
+    assert args["tcp_user_timeout"] == db.READ_TCP_USER_TIMEOUT_MS
+    assert db._bounded_reads("sqlite:///x.db") == {}
