@@ -2,8 +2,8 @@
 
 Run from the checkout, with the project's virtualenv and PostgreSQL on 127.0.0.1:5432:
 
-    .venv/bin/python bench/http_api.py                # 10 s per target
-    .venv/bin/python bench/http_api.py --smoke        # ~2 s per target, < 45 s in all (CI)
+    .venv/bin/python bench/http_api.py                # 2 rounds of 10 s per target
+    .venv/bin/python bench/http_api.py --smoke        # 2 rounds of 1 s, < 45 s in all (CI)
     .venv/bin/python bench/http_api.py --seconds 20 --rounds 2 --concurrency 8 --workers 2
 
 What it does:
@@ -122,9 +122,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         description="Requests/s and latency of the check and token endpoints vs a bare route.",
     )
     add = parser.add_argument
-    add("--seconds", type=float, help="load time per target and round (default 10; smoke 2)")
+    add("--seconds", type=float, help="load time per target and round (default 10; smoke 1)")
     add("--warmup", type=float, help="untimed load per target and round first (1; smoke 0.3)")
-    add("--rounds", type=int, default=1, help="rounds over the targets, merged (default 1)")
+    add("--rounds", type=int, default=2, help="rounds over the targets, merged (default 2)")
     add("--concurrency", type=int, default=8, help="requests kept in flight (default 8)")
     add("--workers", type=int, default=2, help="gunicorn sync workers per server (default 2)")
     add("--clients", type=int, default=1, help="load generator processes (default 1)")
@@ -138,7 +138,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     add("--admin-db", default="test", help="database to connect to for CREATE/DROP DATABASE")
     add("--json", dest="json_path", help="also write the results to this file")
     args = parser.parse_args(argv)
-    seconds = args.seconds if args.seconds is not None else (2.0 if args.smoke else 10.0)
+    seconds = args.seconds if args.seconds is not None else (1.0 if args.smoke else 10.0)
     warmup = args.warmup if args.warmup is not None else (0.3 if args.smoke else 1.0)
     if seconds <= 0 or warmup < 0 or args.timeout <= 0:
         parser.error("--seconds and --timeout must be positive, --warmup not negative")
