@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidError
@@ -15,6 +16,9 @@ from ..models import UsedHandoff
 from ..models.base import dialect_insert
 
 HANDOFF_TTL = timedelta(minutes=2)
+# Used hand-offs are kept this long past their expiry, so a worker whose clock runs behind
+# still finds the record of a link another worker accepted.
+USED_KEPT_AFTER_EXPIRY = timedelta(hours=1)
 NEXT_PAGES = ("/subscribe", "/account")
 
 
@@ -67,6 +71,11 @@ def redeem_handoff(session: Session, token: str, *, secret_key: str, now: dateti
     expires_at = datetime.fromtimestamp(int(data["exp"]), UTC)
     if now >= expires_at:
         raise InvalidError("this sign-in link has expired; go back to the magazine")
+    # An expired link is refused above, so its record is no longer needed: the table holds only
+    # the last hour's sign-ins rather than every one ever made.
+    session.execute(
+        delete(UsedHandoff).where(UsedHandoff.expires_at < now - USED_KEPT_AFTER_EXPIRY)
+    )
     inserted = session.execute(
         dialect_insert(session, UsedHandoff)
         .values(jti=data["jti"], account_id=data["sub"], expires_at=expires_at, used_at=now)
