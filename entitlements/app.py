@@ -100,7 +100,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         ),
     )
     app.session_interface = CachedSignerSessionInterface()
-    db.init_app(app, config.database_url)
+    db.init_app(app, config.database_url, read_timeout=config.read_timeout)
     errors.register(app)
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
 

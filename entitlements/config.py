@@ -60,6 +60,11 @@ SETTINGS: dict[str, Setting] = {
         required_in_production=True,
         secret=True,
     ),
+    "READ_TIMEOUT": Setting(
+        "5s",
+        "On PostgreSQL, how long a check or token read may wait before it is cancelled and "
+        "answered 503 (a `statement_timeout` startup option; `0` sends none).",
+    ),
     "INSTANCE_PATH": Setting(
         None, "Folder for the SQLite file and development secrets. Default: `./instance`."
     ),
@@ -141,6 +146,7 @@ class Config:
 
     env: str
     database_url: str
+    read_timeout: timedelta
     instance_path: str
     secret_key: str
     issuer: str
@@ -277,6 +283,9 @@ def load_config(  # noqa: PLR0912, PLR0915
     demo = bool(parse("DEMO", _parse_bool))
     if production and demo:
         raise ConfigError("ENTITLEMENTS_DEMO signs anyone in: it is refused in production")
+    read_timeout = parse("READ_TIMEOUT", parse_duration)
+    if read_timeout > timedelta(minutes=5):
+        raise ConfigError("ENTITLEMENTS_READ_TIMEOUT must be at most 5m (or 0 for none)")
     admin_idle_timeout = parse("ADMIN_IDLE_TIMEOUT", parse_duration)
     if not timedelta(minutes=1) <= admin_idle_timeout <= timedelta(hours=24):
         raise ConfigError("ENTITLEMENTS_ADMIN_IDLE_TIMEOUT must be between 1m and 24h")
@@ -289,6 +298,7 @@ def load_config(  # noqa: PLR0912, PLR0915
     return Config(
         env=env,
         database_url=database_url,
+        read_timeout=read_timeout,
         instance_path=instance_path,
         secret_key=str(secret_key),
         issuer=issuer,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -21,9 +22,8 @@ READS = "entitlements.db.reads"
 POOL_SIZE = 10
 _KEPT_SINCE = "entitlements.kept_since"  # key in a pooled connection's info: (generation, when)
 RECYCLE_SECONDS = 1800  # a connection older than this is replaced (NAT and proxy timeouts)
-# The hot reads' bounds on PostgreSQL: a statement waiting longer (behind a migration's lock,
-# say) is cancelled and answered 503; unacknowledged data on a dead link fails the connection.
-READ_STATEMENT_TIMEOUT_MS = 5000
+# Unacknowledged data on a dead link fails a hot-read connection after this long (libpq's own
+# setting: nothing is sent to the server, or to a pooler in front of it).
 READ_TCP_USER_TIMEOUT_MS = 10000
 
 
@@ -116,24 +116,32 @@ class HotReads:
         self.engine.dispose()
 
 
-def _bounded_reads(url: str) -> dict[str, Any]:
-    """Return the connect arguments that bound a hot read on PostgreSQL (none on SQLite)."""
+def _bounded_reads(url: str, timeout: timedelta) -> dict[str, Any]:
+    """Return the connect arguments that bound a hot read on PostgreSQL (none on SQLite).
+
+    A statement waiting longer than `timeout` (behind a migration's lock, say) is cancelled by
+    the server and answered 503; a zero timeout sends no startup option, for poolers that
+    refuse one they do not track.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return {}
-    given = parsed.query.get("options", ())
-    given = " ".join((given,) if isinstance(given, str) else given)
-    return {
-        # The URL's own options come after, so an operator's explicit setting wins.
-        "options": f"-c statement_timeout={READ_STATEMENT_TIMEOUT_MS} {given}".strip(),
+    args: dict[str, Any] = {
         "keepalives_idle": 30,
         "keepalives_interval": 10,
         "keepalives_count": 3,
         "tcp_user_timeout": READ_TCP_USER_TIMEOUT_MS,
     }
+    if timeout:
+        given = parsed.query.get("options", ())
+        given = " ".join((given,) if isinstance(given, str) else given)
+        milliseconds = int(timeout.total_seconds() * 1000)
+        # The URL's own options come after, so an operator's explicit setting wins.
+        args["options"] = f"-c statement_timeout={milliseconds} {given}".strip()
+    return args
 
 
-def init_app(app: Flask, url: str) -> None:
+def init_app(app: Flask, url: str, *, read_timeout: timedelta = timedelta(0)) -> None:
     """Attach an engine and a session factory to the app; sessions close with the context."""
     engine = make_engine(url)
     app.extensions[EXTENSION] = sessionmaker(engine, expire_on_commit=False)
@@ -144,7 +152,7 @@ def init_app(app: Flask, url: str) -> None:
             url,
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
-            connect_args=_bounded_reads(url),
+            connect_args=_bounded_reads(url, read_timeout),
         )
     )
 

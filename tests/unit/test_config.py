@@ -153,6 +153,8 @@ def test_malformed_durations_are_rejected_with_the_accepted_forms(text: str) -> 
         ("JWKS_MAX_AGE", "jwks_max_age", "60", 60),
         ("PAST_DUE_GRACE", "past_due_grace", "3d", timedelta(days=3)),
         ("RENEWAL_GRACE", "renewal_grace", "12h", timedelta(hours=12)),
+        ("READ_TIMEOUT", "read_timeout", "2s", timedelta(seconds=2)),
+        ("READ_TIMEOUT", "read_timeout", "0", timedelta(0)),
     ],
 )
 def test_every_duration_setting_accepts_the_duration_forms(
@@ -166,7 +168,8 @@ def test_every_duration_setting_accepts_the_duration_forms(
 
 
 @pytest.mark.parametrize(
-    "name", ["TOKEN_TTL", "SIGNING_KEY_PUBLISH_DELAY", "JWKS_MAX_AGE", "PAST_DUE_GRACE"]
+    "name",
+    ["TOKEN_TTL", "SIGNING_KEY_PUBLISH_DELAY", "JWKS_MAX_AGE", "PAST_DUE_GRACE", "READ_TIMEOUT"],
 )
 def test_malformed_duration_setting_is_rejected_naming_the_variable(
     instance: Path, name: str
@@ -175,6 +178,14 @@ def test_malformed_duration_setting_is_rejected_naming_the_variable(
         load_config(
             {"INSTANCE_PATH": str(instance), "SECRET_KEY": SECRET},
             environ={f"ENTITLEMENTS_{name}": "soon"},
+        )
+
+
+def test_a_read_timeout_over_five_minutes_is_refused(instance: Path) -> None:
+    with pytest.raises(ConfigError, match="ENTITLEMENTS_READ_TIMEOUT must be at most 5m"):
+        load_config(
+            {"INSTANCE_PATH": str(instance), "SECRET_KEY": SECRET},
+            environ={"ENTITLEMENTS_READ_TIMEOUT": "6m"},
         )
 
 
