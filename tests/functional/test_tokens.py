@@ -316,6 +316,20 @@ def _kid(token: str) -> str:
     return str(b64json(token.split(".", maxsplit=1)[0])["kid"])
 
 
+def rotate_key(app: Flask, clock: FakeClock) -> str:
+    """Rotate in a key that signs ten minutes from now; return its kid."""
+    with app.app_context():
+        rt = app.extensions["entitlements"]
+        kid = rotate(
+            db.session(),
+            secret_key=rt.config.secret_key,
+            now=clock.now,
+            publish_delay=timedelta(minutes=10),
+        ).kid
+        db.session().commit()
+    return kid
+
+
 def test_rotation_publishes_at_once_signs_after_the_delay_and_retires_after_ttl(
     make_app: Callable[..., Flask], clock: FakeClock
 ) -> None:
@@ -323,16 +337,7 @@ def test_rotation_publishes_at_once_signs_after_the_delay_and_retires_after_ttl(
     app = make_app(**settings)
     first_kid = _kid(issue(app.test_client(), Keys(app)).json["token"])
 
-    with app.app_context():
-        rt = app.extensions["entitlements"]
-        new = rotate(
-            db.session(),
-            secret_key=rt.config.secret_key,
-            now=clock.now,
-            publish_delay=timedelta(minutes=10),
-        )
-        db.session().commit()
-        second_kid = new.kid
+    second_kid = rotate_key(app, clock)
 
     def state() -> tuple[str, set[str]]:
         # A fresh app is a fresh process: no cached key ring.
@@ -359,16 +364,9 @@ def test_one_process_switches_signer_exactly_when_the_next_key_activates(
     app = make_app(SIGNING_KEY_PUBLISH_DELAY="10m")
     client, keys = app.test_client(), Keys(app)
     first_kid = _kid(issue(client, keys).json["token"])
+    second_kid = rotate_key(app, clock)
     with app.app_context():
-        rt = app.extensions["entitlements"]
-        second_kid = rotate(
-            db.session(),
-            secret_key=rt.config.secret_key,
-            now=clock.now,
-            publish_delay=timedelta(minutes=10),
-        ).kid
-        db.session().commit()
-        rt.keyring.refresh(db.session())
+        app.extensions["entitlements"].keyring.refresh(db.session())
     start = clock.now
     assert _kid(issue(client, keys).json["token"]) == first_kid
     clock.advance(minutes=10, microseconds=-1)
