@@ -22,4 +22,4 @@ revision:  ## autogenerate a migration: make revision m="what changed"
 	.venv/bin/python -c "from alembic import command; from entitlements.migrate import alembic_config; from entitlements.config import load_config; command.revision(alembic_config(load_config().database_url), message='$(m)', autogenerate=True)"
 
 bench:  ## benchmarks against a same-run baseline
-	.venv/bin/python bench/token_algorithms.py && .venv/bin/python bench/http_api.py && .venv/bin/python bench/grandfather_import.py && .venv/bin/python bench/webhooks.py
+	.venv/bin/python bench/token_algorithms.py && .venv/bin/python bench/http_api.py && .venv/bin/python bench/grandfather_import.py && .venv/bin/python bench/webhooks.py && .venv/bin/python bench/cli_startup.py

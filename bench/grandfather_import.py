@@ -273,7 +273,8 @@ def run(settings: Settings) -> int:
         return EXIT_ERRORS
     budget = TARGET_SECONDS * settings.rows / TARGET_ROWS
     met = max(dry_s, commit_s) <= budget
-    verdict = "PASS" if met else "BELOW"
+    # A smoke run is too small to judge the target: it prints the numbers without a verdict.
+    verdict = "not judged (smoke run)" if settings.smoke else "PASS" if met else "BELOW"
     print(f"<= 20 s for 100 000 rows ({budget:.1f} s for {settings.rows:,}): {verdict} "
           f"(dry run {dry_s:.2f} s, commit {commit_s:.2f} s)")
     return EXIT_OK if met or settings.smoke else EXIT_BELOW

@@ -83,6 +83,7 @@ FILLER_ACCOUNTS = 5000
 OTHER_LOAD_WARNING = 0.10  # share of the machine used by foreign processes worth a warning
 EXIT_ERRORS = 1
 EXIT_BELOW_TARGET = 3
+SMOKE_VERDICT = "not judged (smoke run)"
 
 
 def bare_app() -> Flask:
@@ -562,8 +563,11 @@ def warm_up(bench: Bench, target: Target, into: Measured) -> None:
 # ---- report -------------------------------------------------------------------------------
 
 
-def report(measured: dict[str, Measured]) -> tuple[int, bool]:
-    """Print the table and the targets; return (failed requests, every target met)."""
+def report(measured: dict[str, Measured], *, smoke: bool) -> tuple[int, bool]:
+    """Print the table and the targets; return (failed requests, every target met).
+
+    A smoke run is too short to judge a target: it prints its ratios without a verdict.
+    """
     bare = measured["bare"].rps
     columns = (
         f"{'target':<7}{'requests/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'vs bare':>9}"
@@ -587,7 +591,7 @@ def report(measured: dict[str, Measured]) -> tuple[int, bool]:
         m = measured[name]
         ratio = m.rps / bare if bare else 0.0
         met = met and ratio >= goal
-        verdict = "PASS" if ratio >= goal else "BELOW"
+        verdict = SMOKE_VERDICT if smoke else "PASS" if ratio >= goal else "BELOW"
         cpu_ratio = measured["bare"].per_request_ms(measured["bare"].server_cpu) / (
             m.per_request_ms(m.server_cpu + m.db_cpu)
         )
@@ -696,7 +700,7 @@ def run(settings: Settings) -> int:
                 warm_up(bench, target, measured[name])
                 load(bench, target, settings.seconds, measured[name])
         print("== results")
-        errors, met = report(measured)
+        errors, met = report(measured, smoke=settings.smoke)
         if settings.json_path:
             write_json(settings.json_path, measured, settings, info)
     print(f"total time {time.monotonic() - started:.1f} s")

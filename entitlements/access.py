@@ -64,7 +64,7 @@ class BanFacts:
 
     id: int
     feature: str
-    reason: str
+    message: str  # what the reader is told; the admins' note never reaches resolve()
     starts_at: datetime
     ends_at: datetime | None = None
     lifted_at: datetime | None = None
@@ -82,10 +82,10 @@ class Source:
 
 @dataclass(frozen=True, order=True)
 class Restriction:
-    """A ban in force: the feature withheld, why, and until when (None: permanent)."""
+    """A ban in force: the feature withheld, the reader's message, its end (None: permanent)."""
 
     feature: str
-    reason: str
+    message: str
     ends_at: datetime | None
     ref: str = ""
 
@@ -148,7 +148,7 @@ def subscription_window(sub: SubscriptionFacts, policy: Policy) -> _Window | Non
 
 # resolve() works on plain tuples and builds the Source and Restriction records once, for the
 # answer: it recomputes the answer at several instants, and the records cost more to make.
-# An entry is (feature, source kind or ban reason, ends_at, ref), in the records' field order.
+# An entry is (feature, source kind or ban message, ends_at, ref), in the records' field order.
 _Entry = tuple[str, str, datetime | None, str]
 _Answer = tuple[tuple[str, ...], str | None, tuple[_Entry, ...], tuple[_Entry, ...]]
 # A grant or ban in force from start (inclusive) to end (exclusive; None: for ever).
@@ -186,8 +186,8 @@ def _source_order(entry: _Entry) -> tuple[object, ...]:
 
 def _ban_order(entry: _Entry) -> tuple[object, ...]:
     # A total order, so the answer never depends on the order the rows came in.
-    feature, reason, ends_at, ref = entry
-    return (feature, ends_at is None, ends_at, ref, reason)
+    feature, message, ends_at, ref = entry
+    return (feature, ends_at is None, ends_at, ref, message)
 
 
 def resolve(
@@ -217,7 +217,7 @@ def resolve(
         for end in [_earliest(g.ends_at, g.revoked_at)]
     ]
     timed_bans: list[_Timed] = [
-        (b.starts_at, end, (b.feature, b.reason, end, f"ban:{b.id}"))
+        (b.starts_at, end, (b.feature, b.message, end, f"ban:{b.id}"))
         for b in bans
         for end in [_earliest(b.ends_at, b.lifted_at)]
     ]

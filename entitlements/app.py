@@ -9,16 +9,18 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import db, errors
 from .access import Policy
 from .billing.stripe_gateway import StripeGateway
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, CatalogError, load_catalog
 from .clock import utcnow
-from .config import Config, load_config
+from .config import Config, ConfigError, load_config
 from .request_id import RequestIdMiddleware, current_request_id
+from .request_text import CheckedRequest
 from .services.audit import Actor
-from .session_cookie import CachedSignerSessionInterface
+from .session_cookie import EXPIRED_NOTICE, CachedSignerSessionInterface
 from .tokens.keys import KeyRing
 
 EXTENSION = "entitlements"
@@ -70,6 +72,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     config = load_config(overrides)
     logging.basicConfig(level=config.log_level)
     app = Flask(__name__, instance_path=config.instance_path)
+    # Query strings and forms that break the text rules are a 400, read by any view.
+    app.request_class = CheckedRequest
     app.config.update(
         SECRET_KEY=config.secret_key,
         TESTING=bool(config.extra.get("TESTING", False)),
@@ -80,29 +84,47 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=config.cookie_secure,
         PERMANENT_SESSION_LIFETIME=3600,
     )
-    catalog = load_catalog(config.catalog_path)
+    try:
+        catalog = load_catalog(config.catalog_path)
+    except CatalogError as exc:
+        raise ConfigError(f"ENTITLEMENTS_CATALOG: {exc}") from exc
     policy = Policy(
         catalog=catalog,
         past_due_grace=config.past_due_grace,
         renewal_grace=config.renewal_grace,
         grandfather_until=config.grandfather_until,
     )
+    clock = config.extra.get("CLOCK", utcnow)
     app.extensions[EXTENSION] = Runtime(
         config=config,
         catalog=catalog,
         policy=policy,
         keyring=KeyRing(config.secret_key),
-        clock=config.extra.get("CLOCK", utcnow),
+        clock=clock,
         gateway=(
-            StripeGateway(config.stripe_secret_key, config.stripe_api_base)
+            StripeGateway(
+                config.stripe_secret_key,
+                config.stripe_api_base,
+                timeout=config.stripe_timeout.total_seconds(),
+            )
             if config.stripe_secret_key
             else None
         ),
     )
-    app.session_interface = CachedSignerSessionInterface()
+    # Console cookies must outlive the longest idle timeout, or it is cut short silently.
+    app.session_interface = CachedSignerSessionInterface(
+        clock, max_age=config.admin_idle_timeout + EXPIRED_NOTICE
+    )
     db.init_app(app, config.database_url, read_timeout=config.read_timeout)
     errors.register(app)
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    if config.trusted_proxies:
+        # Only as many X-Forwarded-* entries as there are proxies of ours: any further left
+        # were written by the client, who could otherwise pick its address (and throttle).
+        hops = config.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops
+        )
 
     from .admin import views as admin_views
     from .api import accounts, admin, health, jwks, openapi, webhooks

@@ -8,15 +8,19 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from flask import Flask
 
-from . import db
 from .clock import parse_datetime, to_rfc3339
 from .config import ConfigError
-from .errors import DomainError
+from .text_rules import text_problem
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# Flask, SQLAlchemy, Stripe and the models load inside the commands that use them, never at
+# import: `--help` and usage errors answer at once (tests/functional/test_cli_startup.py).
 
 F = TypeVar("F", bound=Callable[..., Any])
 USAGE_ERROR = 2
@@ -42,7 +46,9 @@ def with_app(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from . import db
         from .app import create_app
+        from .errors import DomainError
 
         try:
             app = create_app()
@@ -57,7 +63,7 @@ def with_app(command: F) -> F:
                 fail(exc.detail, code)
             finally:
                 db.session().close()
-                db.engine().dispose()
+                db.dispose(app)
 
     return wrapper  # type: ignore[return-value]
 
@@ -72,12 +78,30 @@ def parse_until(value: str | None) -> datetime | None:
         fail(f"--until {value!r} is not an ISO 8601 time such as 2025-06-30T00:00:00Z")
 
 
+def check_arguments(argv: list[str]) -> None:
+    """Fail with exit status 2 naming the first argument that breaks the text rules."""
+    # Python decodes invalid UTF-8 in argv to lone surrogates, which no database can store.
+    for position, arg in enumerate(argv):
+        problem = text_problem(arg)
+        if problem is None:
+            continue
+        if arg.startswith("--") and "=" in arg:
+            name = arg.partition("=")[0]
+        elif position and argv[position - 1].startswith("-"):
+            name = argv[position - 1]
+        else:
+            name = f"argument {position + 1}"
+        fail(f"{name.encode('utf-8', 'backslashreplace').decode()[:64]} {problem}")
+
+
 class OneLineErrors(click.Group):
     """A command group whose usage errors are one line on stderr with exit status 2."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the CLI; turn Click's multi-line usage errors into one-line ones."""
         kwargs["standalone_mode"] = False
+        argv = kwargs.get("args", args[0] if args else None)
+        check_arguments(sys.argv[1:] if argv is None else list(argv))
         try:
             return super().main(*args, **kwargs)
         except click.UsageError as exc:
@@ -86,6 +110,20 @@ class OneLineErrors(click.Group):
             fail(exc.format_message(), exc.exit_code)
         except click.Abort:
             fail("aborted", 1)
+        except ConfigError as exc:
+            fail(f"configuration: {exc}", 1)
+        except Exception as exc:
+            # Imported only once something failed: --help must not pay for SQLAlchemy.
+            from sqlalchemy.exc import OperationalError, ProgrammingError
+
+            if not isinstance(exc, OperationalError | ProgrammingError):
+                raise
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            fail(
+                f"the database does not answer or is not migrated "
+                f"(check ENTITLEMENTS_DATABASE_URL; run `entitlements db upgrade`): {reason}",
+                1,
+            )
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -175,10 +213,19 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     if not rows:
         click.echo("(none)")
         return
-    widths = {c: max(len(c), *(len(str(r.get(c) or "-")) for r in rows)) for c in columns}
+    cells = [{c: printable(str(r.get(c) or "-")) for c in columns} for r in rows]
+    widths = {c: max(len(c), *(len(r[c]) for r in cells)) for c in columns}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        click.echo("  ".join(str(row.get(c) or "-").ljust(widths[c]) for c in columns).rstrip())
+    for row in cells:
+        click.echo("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
+
+
+def printable(value: str) -> str:
+    """Escape control characters: stored values (a Stripe event's id, say) never drive the
+    operator's terminal."""
+    if value.isprintable():
+        return value
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in value)
 
 
 def when(value: datetime | None) -> str:
@@ -194,6 +241,14 @@ def runtime_of(app: Flask) -> Any:
 
 
 # Command groups live in their own modules; importing them registers them on `main`.
-from . import cli_access, cli_admins, cli_billing, cli_grandfather, cli_keys  # noqa: E402
+from . import cli_access, cli_admins, cli_billing, cli_demo, cli_grandfather, cli_keys  # noqa: E402
 
-__all__ = ["cli_access", "cli_admins", "cli_billing", "cli_grandfather", "cli_keys", "main"]
+__all__ = [
+    "cli_access",
+    "cli_admins",
+    "cli_billing",
+    "cli_demo",
+    "cli_grandfather",
+    "cli_keys",
+    "main",
+]

@@ -1,17 +1,17 @@
-"""`entitlements grants|bans|accounts|demo ...`: minimal access administration."""
+"""`entitlements grants|bans|accounts ...`: minimal access administration."""
 
 from __future__ import annotations
 
-import click
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from . import db
+import click
+
 from .catalog import FEATURES
 from .cli import cli_actor, main, parse_until, runtime_of, when, with_app
-from .services.accounts import access_for, validate_account_id
-from .services.audit import Actor
-from .services.bans import add_ban, lift_ban
-from .services.grants import GRANT_KINDS, add_grant, follows_policy, revoke_grant
+from .vocabulary import GRANT_KINDS
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 # Row ids are 64-bit: anything larger is bad input, not a database error.
 ID = click.IntRange(1, 2**63 - 1)
@@ -33,6 +33,10 @@ def grants_add(
     app: Flask, account: str, feature: str, until: str | None, reason: str, kind: str
 ) -> None:
     """Grant FEATURE to ACCOUNT."""
+    from . import db
+    from .services.audit import Actor
+    from .services.grants import add_grant, follows_policy
+
     rt = runtime_of(app)
     ends_at = parse_until(until)
     session = db.session()
@@ -60,6 +64,10 @@ def grants_add(
 @with_app
 def grants_revoke(app: Flask, grant_id: int, reason: str) -> None:
     """Revoke the grant GRANT_ID now."""
+    from . import db
+    from .services.audit import Actor
+    from .services.grants import revoke_grant
+
     rt = runtime_of(app)
     session = db.session()
     revoke_grant(session, grant_id, reason=reason, actor=Actor(cli_actor()), now=rt.clock())
@@ -76,10 +84,25 @@ def bans() -> None:
 @click.argument("account")
 @click.option("--feature", required=True, type=click.Choice(["comment"]))
 @click.option("--until", "until", help="ISO 8601 end (default: permanent)")
-@click.option("--reason", required=True, help="Why (at most 2000 characters).")
+@click.option("--reason", required=True, help="Why: the admins' note (at most 2000 characters).")
+@click.option(
+    "--public-message",
+    help="What the reader is told (at most 500 characters; default: a neutral sentence).",
+)
 @with_app
-def bans_add(app: Flask, account: str, feature: str, until: str | None, reason: str) -> None:
+def bans_add(
+    app: Flask,
+    account: str,
+    feature: str,
+    until: str | None,
+    reason: str,
+    public_message: str | None,
+) -> None:
     """Ban ACCOUNT from FEATURE."""
+    from . import db
+    from .services.audit import Actor
+    from .services.bans import add_ban
+
     rt = runtime_of(app)
     ends_at = parse_until(until)
     session = db.session()
@@ -91,6 +114,7 @@ def bans_add(app: Flask, account: str, feature: str, until: str | None, reason: 
         actor=Actor(cli_actor()),
         now=rt.clock(),
         ends_at=ends_at,
+        public_message=public_message,
     )
     session.commit()
     click.echo(f"ban {ban.id}: {account} may not {feature} until {when(ban.ends_at)}")
@@ -102,6 +126,10 @@ def bans_add(app: Flask, account: str, feature: str, until: str | None, reason: 
 @with_app
 def bans_lift(app: Flask, ban_id: int, reason: str) -> None:
     """Lift the ban BAN_ID now."""
+    from . import db
+    from .services.audit import Actor
+    from .services.bans import lift_ban
+
     rt = runtime_of(app)
     session = db.session()
     lift_ban(session, ban_id, reason=reason, actor=Actor(cli_actor()), now=rt.clock())
@@ -119,6 +147,10 @@ def accounts() -> None:
 @with_app
 def accounts_show(app: Flask, account: str) -> None:
     """Print what resolve() says of ACCOUNT now, and why."""
+    from . import db
+    from .models import Ban
+    from .services.accounts import access_for, validate_account_id
+
     rt = runtime_of(app)
     validate_account_id(account)
     now = rt.clock()
@@ -134,80 +166,13 @@ def accounts_show(app: Flask, account: str) -> None:
             f"{when(source.ends_at)}"
         )
     for restriction in access.restrictions:
+        # resolve() carries what the reader is told; the operator also sees the admins' note.
+        ban = db.session().get(Ban, int(restriction.ref.removeprefix("ban:")))
         click.echo(
             f"  {restriction.feature:16} WITHHELD by {restriction.ref} until "
-            f"{when(restriction.ends_at)}: {restriction.reason}"
+            f"{when(restriction.ends_at)}: {ban.reason if ban else ''} "
+            f"(reader sees: {restriction.message})"
         )
     missing = [f for f in FEATURES if f not in access.features]
     if missing:
         click.echo(f"  not held: {', '.join(missing)}")
-
-
-@main.group("demo")
-def demo() -> None:
-    """Demo data for trying the service locally."""
-
-
-@demo.command("load")
-@with_app
-def demo_load(app: Flask) -> None:
-    """Load demo accounts (idempotent) and print a fresh demo service key last."""
-    from .demo import load_demo
-
-    rt = runtime_of(app)
-    session = db.session()
-    lines, key = load_demo(session, now=rt.clock(), actor=Actor(cli_actor()))
-    session.commit()
-    for line in lines:
-        click.echo(line)
-    click.echo("demo service key (all scopes):")
-    click.echo(key)
-
-
-@demo.command("run")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--stripe-port",
-    default=12111,
-    show_default=True,
-    type=click.IntRange(1, 65535),
-    help="Port of the offline Stripe emulator (started when no Stripe key is set).",
-)
-@click.pass_context
-def demo_run(ctx: click.Context, host: str, port: int, stripe_port: int) -> None:
-    """Migrate, load demo data and serve, with the offline Stripe emulator: no network."""
-    import os
-    import secrets
-
-    from werkzeug.serving import run_simple
-
-    from .app import create_app
-    from .cli import db_upgrade
-
-    public_url = f"http://{host}:{port}"
-    os.environ.setdefault("ENTITLEMENTS_PUBLIC_URL", public_url)
-    os.environ.setdefault("ENTITLEMENTS_DEMO", "true")
-    emulator = None
-    if not os.environ.get("ENTITLEMENTS_STRIPE_SECRET_KEY"):
-        from .devstripe import EmulatorServer
-
-        webhook_secret = "whsec_demo_" + secrets.token_urlsafe(24)
-        emulator = EmulatorServer(
-            port=stripe_port,
-            host=host,
-            webhook_endpoints=[(f"{public_url}/v1/webhooks/stripe", webhook_secret)],
-        ).start()
-        # The emulator accepts any sk_test_ key: this names it, it guards nothing.
-        os.environ["ENTITLEMENTS_STRIPE_SECRET_KEY"] = "sk_test_offline_emulator"  # noqa: S105
-        os.environ["ENTITLEMENTS_STRIPE_API_BASE"] = emulator.url
-        os.environ["ENTITLEMENTS_STRIPE_WEBHOOK_SECRET"] = webhook_secret
-        click.echo(f"offline Stripe emulator on {emulator.url} (test cards: 4242 4242 4242 4242)")
-    ctx.invoke(db_upgrade)
-    ctx.invoke(demo_load)
-    click.echo(f"serving on {public_url}  - try {public_url}/demo to sign in as a reader")
-    try:
-        run_simple(host, port, create_app(), threaded=True, use_reloader=False)
-    finally:
-        if emulator is not None:
-            emulator.stop()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import click
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from . import db
+import click
+
 from .cli import cli_actor, fail, main, print_table, runtime_of, when, with_app
-from .services.audit import Actor
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @main.group("admins")
@@ -32,7 +34,9 @@ def _prompt_password() -> str:
 @with_app
 def admins_create(app: Flask, email: str, generate: bool) -> None:
     """Create an admin who signs in at /admin with EMAIL."""
+    from . import db
     from .admin.auth import check_password, create_admin, generate_password, normalize_email
+    from .services.audit import Actor
 
     # Check the address before asking for a password the operator would type in vain.
     normalize_email(email)
@@ -52,6 +56,7 @@ def admins_create(app: Flask, email: str, generate: bool) -> None:
 @with_app
 def admins_list(app: Flask) -> None:
     """List admins and whether they are active, locked or disabled."""
+    from . import db
     from .admin.auth import list_admins
 
     now = runtime_of(app).clock()
@@ -60,7 +65,8 @@ def admins_list(app: Flask) -> None:
         if admin.disabled_at is not None:
             status = "disabled"
         elif admin.locked_until is not None and admin.locked_until > now:
-            status = f"locked until {when(admin.locked_until)}"
+            # Set by failures from many addresses: known addresses still sign in.
+            status = f"locked for new addresses until {when(admin.locked_until)}"
         else:
             status = "active"
         rows.append(
@@ -79,7 +85,9 @@ def admins_list(app: Flask) -> None:
 @with_app
 def admins_disable(app: Flask, email: str) -> None:
     """Disable the admin EMAIL; their open console sessions end at once."""
+    from . import db
     from .admin.auth import disable_admin
+    from .services.audit import Actor
 
     session = db.session()
     admin = disable_admin(session, email, actor=Actor(cli_actor()), now=runtime_of(app).clock())

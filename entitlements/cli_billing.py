@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import click
-from flask import Flask
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
-from . import db
-from .billing.handlers import BillingContext
-from .billing.reconcile import reconcile
-from .billing.webhooks import process
+import click
+
 from .cli import cli_actor, fail, main, print_table, runtime_of, when, with_app
-from .models import StripeEvent
-from .services.audit import Actor
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .billing.handlers import BillingContext
 
 
 def billing_context(app: Flask) -> BillingContext:
     """Return a billing context for a CLI command, or fail if billing is not configured."""
+    from .billing.handlers import BillingContext
+    from .services.audit import Actor
+
     rt = runtime_of(app)
     if rt.gateway is None:
         fail("billing is not configured: set ENTITLEMENTS_STRIPE_SECRET_KEY", 1)
@@ -24,6 +26,7 @@ def billing_context(app: Flask) -> BillingContext:
         gateway=rt.gateway,
         revoke_on_refund=rt.config.revoke_on_refund,
         revoke_on_dispute=rt.config.revoke_on_dispute,
+        cancel_on_revoke=rt.config.cancel_on_revoke,
         now=rt.clock(),
         actor=Actor(f"{cli_actor()} (reconcile)"),
     )
@@ -33,6 +36,9 @@ def billing_context(app: Flask) -> BillingContext:
 @with_app
 def reconcile_command(app: Flask) -> None:
     """Repair local subscriptions from Stripe and apply undelivered events (idempotent)."""
+    from . import db
+    from .billing.reconcile import reconcile
+
     ctx = billing_context(app)
     report = reconcile(db.session(), ctx, progress=lambda line: click.echo(f"... {line}", err=True))
     for line in report.changed:
@@ -62,6 +68,11 @@ def events() -> None:
 @with_app
 def events_list(app: Flask, failed: bool, limit: int) -> None:
     """List recent events, newest first."""
+    from sqlalchemy import select
+
+    from . import db
+    from .models import StripeEvent
+
     query = select(StripeEvent).order_by(StripeEvent.received_at.desc()).limit(limit)
     if failed:
         query = query.where(StripeEvent.status == "failed")
@@ -88,6 +99,12 @@ def events_list(app: Flask, failed: bool, limit: int) -> None:
 @with_app
 def events_replay(app: Flask, event_id: str, force: bool) -> None:
     """Apply EVENT_ID again: its stored copy, or Stripe's if we never received it."""
+    from . import db
+    from .billing.webhooks import MAX_ID_LENGTH, is_storable_text, process
+    from .models import StripeEvent
+
+    if not is_storable_text(event_id, MAX_ID_LENGTH):
+        fail(f"EVENT_ID must be 1 to {MAX_ID_LENGTH} characters, without NUL")
     ctx = billing_context(app)
     session = db.session()
     row = session.get(StripeEvent, event_id)
@@ -96,6 +113,7 @@ def events_replay(app: Flask, event_id: str, force: bool) -> None:
     event = row.payload if row is not None else ctx.gateway.retrieve_event(event_id)
     session.rollback()
     outcome = process(session, event, ctx, force=force)
+    session.commit()  # a malformed event's failure is recorded again, so `events list` shows it
     if outcome.status != 200:
         fail(f"event {event_id} failed again: {outcome.detail}", 1)
     click.echo(f"event {event_id}: {outcome.detail}")

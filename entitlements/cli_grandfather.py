@@ -6,21 +6,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
-from . import db
 from .cli import cli_actor, fail, main, runtime_of, when, with_app
-from .services.audit import Actor
-from .services.grandfather import (
-    ImportPlan,
-    apply_import,
-    decode_csv,
-    file_sha256,
-    invalid_summary,
-    plan_for,
-)
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .services.grandfather import ImportPlan
 
 # Below this many lines a file is checked in a blink: no progress bar.
 PROGRESS_FROM = 10_000
@@ -60,6 +55,17 @@ def _print_plan(path: Path, sha256: str, plan: ImportPlan) -> None:
 @with_app
 def grandfather_import(app: Flask, file: Path, commit: bool, skip_invalid: bool) -> None:
     """Grant comment to FILE's past commenters (account_id,last_commented_at); dry run default."""
+    from . import db
+    from .services.audit import Actor
+    from .services.grandfather import (
+        apply_import,
+        decode_csv,
+        file_sha256,
+        invalid_summary,
+        period_warnings,
+        plan_for,
+    )
+
     rt = runtime_of(app)
     try:
         data = file.read_bytes()
@@ -71,6 +77,8 @@ def grandfather_import(app: Flask, file: Path, commit: bool, skip_invalid: bool)
     with _progress("checking", csv_text.count("\n")) as progress:
         plan = plan_for(session, csv_text, cutoff=rt.config.grandfather_cutoff, progress=progress)
     _print_plan(file, sha256, plan)
+    for warning in period_warnings(rt.config.grandfather_until, now=rt.clock()):
+        click.echo(f"warning: {warning}")
     blocked = bool(plan.invalid) and not skip_invalid
     if not commit:
         flags = "--commit --skip-invalid" if plan.invalid else "--commit"

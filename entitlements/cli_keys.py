@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import click
-from flask import Flask
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
-from . import db
+import click
+
 from .cli import cli_actor, main, print_table, runtime_of, when, with_app
-from .models import ServiceKey, SigningKey
-from .services.audit import Actor, record
-from .services.service_keys import SCOPES, create_service_key, revoke_service_key
-from .tokens.keys import key_states, rotate
+from .vocabulary import SCOPES
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @main.group("service-keys")
@@ -32,6 +31,10 @@ def service_keys() -> None:
 @with_app
 def service_keys_create(app: Flask, name: str, scopes: tuple[str, ...]) -> None:
     """Create a key and print it once; the last line of output is the key alone."""
+    from . import db
+    from .services.audit import Actor
+    from .services.service_keys import create_service_key
+
     rt = runtime_of(app)
     session = db.session()
     row, plaintext = create_service_key(
@@ -47,6 +50,11 @@ def service_keys_create(app: Flask, name: str, scopes: tuple[str, ...]) -> None:
 @with_app
 def service_keys_list(app: Flask) -> None:
     """List service keys (names, prefixes, scopes, states; never the keys)."""
+    from sqlalchemy import select
+
+    from . import db
+    from .models import ServiceKey
+
     rows = db.session().scalars(select(ServiceKey).order_by(ServiceKey.name))
     print_table(
         [
@@ -68,6 +76,10 @@ def service_keys_list(app: Flask) -> None:
 @with_app
 def service_keys_revoke(app: Flask, name: str) -> None:
     """Revoke the key NAME; requests with it fail at once."""
+    from . import db
+    from .services.audit import Actor
+    from .services.service_keys import revoke_service_key
+
     rt = runtime_of(app)
     session = db.session()
     revoke_service_key(session, name, actor=Actor(cli_actor()), now=rt.clock())
@@ -84,6 +96,10 @@ def signing_keys() -> None:
 @with_app
 def signing_keys_rotate(app: Flask) -> None:
     """Add a signing key: published at once, signing after the publish delay."""
+    from . import db
+    from .services.audit import Actor, record
+    from .tokens.keys import rotate
+
     rt = runtime_of(app)
     session = db.session()
     now = rt.clock()
@@ -111,6 +127,12 @@ def signing_keys_rotate(app: Flask) -> None:
 @with_app
 def signing_keys_list(app: Flask) -> None:
     """List signing keys with their states (pending, active, retiring, expired)."""
+    from sqlalchemy import select
+
+    from . import db
+    from .models import SigningKey
+    from .tokens.keys import key_states
+
     rt = runtime_of(app)
     rows = list(db.session().scalars(select(SigningKey)))
     states = key_states(rows, now=rt.clock(), token_ttl=rt.config.token_ttl)

@@ -10,17 +10,20 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
 from .db_prepared import fetch_prepared
 from .errors import UnavailableError
+from .forksafe import renew_after_fork
 
 EXTENSION = "entitlements.db"
 READS = "entitlements.db.reads"
 POOL_SIZE = 10
 _KEPT_SINCE = "entitlements.kept_since"  # key in a pooled connection's info: (generation, when)
+_OPENED_BY = "entitlements.opened_by"  # key in a pool record's info: the pid that connected
 RECYCLE_SECONDS = 1800  # a connection older than this is replaced (NAT and proxy timeouts)
 # Unacknowledged data on a dead link fails a hot-read connection after this long (libpq's own
 # setting: nothing is sent to the server, or to a pooler in front of it).
@@ -43,18 +46,47 @@ def make_engine(url: str, connect_args: Mapping[str, Any] | None = None, **kwarg
             cursor.execute("PRAGMA busy_timeout=15000")
             cursor.close()
 
-        return engine
+        return _owned_by_one_process(engine)
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(
-        url,
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_SIZE,
-        pool_recycle=RECYCLE_SECONDS,
-        connect_args=dict(connect_args or {}),
-        **kwargs,
+    # A connection idle in the pool across a server restart is replaced at checkout instead
+    # of failing the request that draws it: one `SELECT 1` per checkout. The hot reads turn it
+    # off: they keep their connections out of the pool and run once more instead.
+    kwargs.setdefault("pool_pre_ping", True)
+    return _owned_by_one_process(
+        create_engine(
+            url,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+            pool_recycle=RECYCLE_SECONDS,
+            connect_args=dict(connect_args or {}),
+            **kwargs,
+        )
     )
+
+
+def _owned_by_one_process(engine: Engine) -> Engine:
+    """Refuse, at checkout, a pooled connection opened by another process; renew after fork.
+
+    The at-fork hook empties the child's pool without closing the parent's sockets
+    (SQLAlchemy's advice for os.fork); the checkout check is the backstop for a fork the hook
+    does not see.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _remember_process(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_OPENED_BY] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _same_process(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.info.get(_OPENED_BY) != os.getpid():
+            # Detach without closing: the socket is the parent's to close.
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise sa_exc.DisconnectionError("connection opened by another process")
+
+    renew_after_fork(engine, lambda alive: alive.dispose(close=False))
+    return engine
 
 
 class HotReads:
@@ -71,19 +103,19 @@ class HotReads:
         self.engine = engine
         self._keeps = isinstance(engine.pool, QueuePool)
         self._idle: list[PoolProxiedConnection] = []
-        self._pid = os.getpid()
         # Bumped by dispose() and after a fork: connections of an earlier one are not kept.
         self._generation = 0
+        renew_after_fork(self, HotReads._forget_parents)
+
+    def _forget_parents(self) -> None:
+        """In a forked child: leave the parent's sockets to the parent (the engine renews its
+        own pool after the fork)."""
+        self._idle = []
+        self._generation += 1
 
     def acquire(self) -> PoolProxiedConnection:
         """Return an idle connection, or a new one from the engine's pool."""
         if self._keeps:
-            if self._pid != os.getpid():
-                # A forked child must not use its parent's sockets: leave them to the parent,
-                # with the pool that holds them (SQLAlchemy's advice for forking).
-                self._idle, self._pid = [], os.getpid()
-                self._generation += 1
-                self.engine.dispose(close=False)
             try:
                 return self._idle.pop()  # atomic: two threads never get the same one
             except IndexError:
@@ -106,6 +138,13 @@ class HotReads:
             self._idle.append(connection)
         else:
             connection.close()
+
+    def forget_idle(self) -> None:
+        """Drop the idle connections and any in use: after a lost connection they are suspect."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.invalidate()
 
     def dispose(self) -> None:
         """Close the idle connections and the engine's pool; ones in use are not kept."""
@@ -152,6 +191,7 @@ def init_app(app: Flask, url: str, *, read_timeout: timedelta = timedelta(0)) ->
             url,
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
+            pool_pre_ping=False,
             connect_args=_bounded_reads(url, read_timeout),
         )
     )
@@ -184,6 +224,24 @@ def fetch_all(queries: Mapping[str, str], params: Sequence[str]) -> list[tuple[A
     context's autocommit DB-API connection; a lost connection is dropped from the pool and
     answered as unavailable."""
     reads: HotReads = current_app.extensions[READS]
+    try:
+        return _fetch_all(reads, queries, params)
+    except UnavailableError as exc:
+        if not isinstance(exc.__cause__, _DisconnectedError):
+            raise
+        # The kept connections died together (a server restart, a failover): the statement
+        # only reads, so it runs once more on a new connection instead of failing the request.
+        reads.forget_idle()
+        return _fetch_all(reads, queries, params)
+
+
+class _DisconnectedError(Exception):
+    """The connection itself was lost (not the statement refused): retrying can help."""
+
+
+def _fetch_all(
+    reads: HotReads, queries: Mapping[str, str], params: Sequence[str]
+) -> list[tuple[Any, ...]]:
     dialect = reads.engine.dialect
     try:
         if "db_reads" not in g:
@@ -201,14 +259,31 @@ def fetch_all(queries: Mapping[str, str], params: Sequence[str]) -> list[tuple[A
     except BaseException as exc:
         # Whatever failed, the connection is not kept for another request.
         connection = g.pop("db_reads", None)
+        dbapi = dialect.loaded_dbapi
+        lost = (
+            connection is not None
+            and isinstance(exc, dbapi.Error)
+            and dialect.is_disconnect(exc, connection.driver_connection, None)
+        )
         if connection is not None:
             connection.invalidate()
-        if isinstance(
-            exc, dialect.loaded_dbapi.OperationalError | dialect.loaded_dbapi.InterfaceError
-        ):
-            raise UnavailableError("The database is unavailable; retry shortly.") from exc
+        if isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
+            cause: BaseException = exc
+            if lost:
+                cause = _DisconnectedError(str(exc))
+                cause.__cause__ = exc
+            raise UnavailableError("The database is unavailable; retry shortly.") from cause
         raise
     return rows
+
+
+def dispose(app: Flask) -> None:
+    """Close every connection `app` holds (before a fork, or when a command ends)."""
+    sessions: sessionmaker[Session] = app.extensions[EXTENSION]
+    bound = sessions.kw["bind"]
+    assert isinstance(bound, Engine)
+    bound.dispose()
+    app.extensions[READS].dispose()
 
 
 def engine() -> Engine:

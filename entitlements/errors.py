@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, render_template, request
+from flask import Flask, Response, has_request_context, json, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
+
+from .pages import error_page, is_page_path
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -31,6 +33,17 @@ class InvalidError(DomainError):
 
     status = 400
     title = "Invalid request"
+
+
+class UnprocessableError(InvalidError):
+    """The request fits the OpenAPI document but breaks a rule no schema can state.
+
+    A time relation (an end in the past, before its start) or one between parameters: 422,
+    so a 400 always means the document itself forbids the request.
+    """
+
+    status = 422
+    title = "Unprocessable request"
 
 
 class UnauthorizedError(DomainError):
@@ -69,9 +82,13 @@ class UnavailableError(DomainError):
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
-    """Build an application/problem+json response."""
+    """Build an application/problem+json response (an HTML page on a page route)."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    if has_request_context() and is_page_path(request.path):
+        # A browser on a page route gets a page (same status and headers), never raw JSON.
+        response.set_data(error_page(status, title, detail))
+        response.mimetype = "text/html"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="entitlements"'
     if status == 503:
@@ -84,18 +101,18 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Response:
-        if request.blueprint in {"web", "demo"}:
-            # A reader's browser gets a page, not JSON.
-            page = render_template(
-                "message.html", title=exc.title, message=exc.detail, link=None, link_text=None
-            )
-            return Response(page, status=exc.status, mimetype="text/html")
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
-        return problem(status, exc.name, exc.description or exc.name)
+        response = problem(status, exc.name, exc.description or exc.name)
+        # Keep what the exception says besides its HTML body: Allow on a 405 (RFC 9110
+        # section 15.5.6), Retry-After on a 429 or 503.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -22,8 +22,24 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+# gunicorn answers requests past these itself, before the app (README, Operations): a request
+# line over 4094 bytes is 414; more than 64 header fields or one over 8190 bytes is 431.
+# The longest URL the service makes (a hand-off link, a console audit filter) is far shorter.
+REQUEST_LIMITS = {
+    "limit_request_line": 4094,
+    "limit_request_fields": 64,
+    "limit_request_field_size": 8190,
+}
+
+
 def run_gunicorn(*, host: str, port: int, workers: int) -> None:
-    """Serve the app with gunicorn's sync workers until interrupted."""
+    """Serve the app with gunicorn's sync workers until interrupted.
+
+    The master builds the app and runs the preflight, closing every connection it opened,
+    then forks `workers` processes; each opens its own database connections on first use
+    (entitlements.forksafe renews anything a fork would share).
+    """
+    from .access_log import GUNICORN_ACCESS_LOG_FORMAT
     from .app import create_app
     from .preflight import check_ready_to_serve
 
@@ -34,8 +50,15 @@ def run_gunicorn(*, host: str, port: int, workers: int) -> None:
         {
             "bind": f"{host}:{port}",
             "workers": workers,
+            # gunicorn's control socket has one default path per user: a second service on
+            # the host would take it over (and `gunicornc` would steer the wrong one).
+            "control_socket_disable": True,
+            # A request that waits on Stripe gets two tries of 5 s per call (STRIPE_TIMEOUT);
+            # past this the worker is killed mid-request, so it stays well above them.
+            "timeout": 60,
+            **REQUEST_LIMITS,
             "accesslog": "-",
-            # The app logs no secrets; keep gunicorn from logging headers (service keys).
-            "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(L)ss',
+            # No headers (service keys) and no query strings (hand-off tokens) in the log.
+            "access_log_format": GUNICORN_ACCESS_LOG_FORMAT,
         },
     ).run()

@@ -34,3 +34,4 @@ echo "== benchmarks (smoke: short runs that must work; full runs are \`make benc
 .venv/bin/python bench/http_api.py --smoke
 .venv/bin/python bench/grandfather_import.py --smoke
 .venv/bin/python bench/webhooks.py --smoke
+.venv/bin/python bench/cli_startup.py --smoke

@@ -34,7 +34,8 @@ PG_ADMIN_URL = os.environ.get(
     "ENTITLEMENTS_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-SECRET = "test-secret-key-" + "x" * 32
+# Random-looking: production refuses a secret key with little entropy (e.g. one repeated letter).
+SECRET = "test-secret-key-ExFUEqV6jGO4fZz2_WSr0xUmRVrq4gU7He0"
 
 
 @pytest.fixture(autouse=True)

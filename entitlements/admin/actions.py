@@ -207,7 +207,10 @@ def grant_revoke(grant_id: int) -> Response | Page:
 @bp.post("/accounts/<account_id>/bans")
 @admin_required
 def ban_add(account_id: str) -> Response | Page:
-    """Ban a feature, permanently or until a date; a reason (≤ 2000 characters) is required."""
+    """Ban a feature, permanently or until a date; a reason (≤ 2000 characters) is required.
+
+    The reason is the admins' note; the optional public message is what the reader sees.
+    """
     validate_account_id(account_id)
 
     def change(session: Session) -> str:
@@ -219,6 +222,7 @@ def ban_add(account_id: str) -> Response | Page:
             actor=current_actor(),
             now=now(),
             ends_at=_until(),
+            public_message=request.form.get("public_message"),
         )
         span = f"until {describe.when(ban.ends_at)}" if ban.ends_at else "permanently"
         return f"Banned {account_id} from {ban.feature} {span}."

@@ -1,4 +1,4 @@
-"""Admins: create, list, disable, and sign in with argon2 passwords and a database lockout.
+"""Admins: create, list, disable, and sign in with argon2 passwords under database throttles.
 
 Takes a session, never commits; imports no Flask so the CLI and the console share it.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,9 +19,8 @@ from ..clock import to_rfc3339
 from ..errors import ConflictError, InvalidError, NotFoundError
 from ..models import Admin
 from ..services.audit import Actor, record
+from . import throttle
 
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 # Deliberately loose: the address is an identifier typed by an operator, not a mailbox we write to.
@@ -156,41 +155,67 @@ class SignIn:
 
 
 def sign_in(
-    session: Session, email: str, password: str, *, request_id: str | None, now: datetime
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    client_address: str | None,
+    request_id: str | None,
+    now: datetime,
 ) -> SignIn:
-    """Check a password under the lockout rules, audit the attempt, and return the outcome."""
+    """Check a password under the throttles (admin/throttle.py), audit it, return the outcome."""
     address = email.strip().lower()[:254]
     admin = session.scalar(select(Admin).where(Admin.email == address).with_for_update())
+    network = throttle.client_network(client_address)
+    attempt = throttle.Attempt.start(session, network, now)
     # Verify even when there is no such admin or it is locked: equal work, equal timing.
     matches = PASSWORDS.verify(admin.password_hash if admin else None, password[:MAX_PASSWORD])
-    failure = _failure(admin, matches, now)
+    failure = _failure(admin, matches, attempt)
     actor = Actor(f"admin:{address}" if admin else "anonymous", request_id)
-    if failure is not None:
-        after: dict[str, object] = {"reason": failure}
-        if admin is not None and failure == "wrong password":
-            admin.failed_logins += 1
-            if admin.failed_logins >= MAX_FAILURES:
-                admin.failed_logins = 0
-                admin.locked_until = now + LOCKOUT
-                after["locked_until"] = to_rfc3339(admin.locked_until)
-        _audit_attempt(session, actor, address, "admin.login_failed", after, now=now)
+    if failure is None:
+        assert admin is not None
+        attempt.succeed(admin)
+        admin.last_login_at = now
+        if PASSWORDS.hasher.check_needs_rehash(admin.password_hash):
+            admin.password_hash = PASSWORDS.hash(password)
+        _audit_attempt(session, actor, address, "admin.login", None, now=now)
+        return SignIn(admin)
+    if failure in {"throttled", "locked"}:
+        # Refused by a lock: its failures were counted and audited when it was set. One row
+        # per refused attempt would let anyone grow the append-only audit table at will.
         return SignIn(None, failure)
-    assert admin is not None
-    admin.failed_logins = 0
-    admin.locked_until = None
-    admin.last_login_at = now
-    if PASSWORDS.hasher.check_needs_rehash(admin.password_hash):
-        admin.password_hash = PASSWORDS.hash(password)
-    _audit_attempt(session, actor, address, "admin.login", None, now=now)
-    return SignIn(admin)
+    locks = attempt.fail(admin if failure == "wrong password" else None)
+    if admin is not None:
+        # Failures for real admins are audited: bounded by the locks they lead to.
+        after: dict[str, object] = {"reason": failure}
+        after.update((k, to_rfc3339(v)) for k, v in locks.items() if k != "address_locked_until")
+        _audit_attempt(session, actor, address, "admin.login_failed", after, now=now)
+    if "address_locked_until" in locks:
+        # Made-up emails are only counted, in the address's row; its lock is audited once.
+        record(
+            session,
+            Actor("anonymous", request_id),
+            action="admin.login_throttled",
+            subject_type="address",
+            subject_id=network,
+            account_id=None,
+            now=now,
+            after={
+                "failures": throttle.ADDRESS_FAILURES,
+                "locked_until": to_rfc3339(attempt.address.locked_until),
+            },
+        )
+    return SignIn(None, failure)
 
 
-def _failure(admin: Admin | None, matches: bool, now: datetime) -> str | None:
+def _failure(admin: Admin | None, matches: bool, attempt: throttle.Attempt) -> str | None:
+    if attempt.address_locked():
+        return "throttled"
     if admin is None:
         return "unknown email"
     if admin.disabled_at is not None:
         return "disabled"
-    if admin.locked_until is not None and admin.locked_until > now:
+    if attempt.admin_locked(admin):
         return "locked"
     return None if matches else "wrong password"
 

@@ -35,12 +35,21 @@ def _upload_limit() -> None:
         request.max_content_length = MAX_UPLOAD
 
 
+def _form(error: str | None) -> str:
+    config = runtime().config
+    return render_template(
+        "admin/import.html",
+        error=error,
+        cutoff=config.grandfather_cutoff,
+        warnings=grandfather.period_warnings(config.grandfather_until, now=now()),
+    )
+
+
 @bp.get("/import")
 @admin_required
 def import_form() -> str:
     """Show the upload form for a CSV of past commenters."""
-    cutoff = runtime().config.grandfather_cutoff
-    return render_template("admin/import.html", error=None, cutoff=cutoff)
+    return _form(None)
 
 
 def _preview_page(upload: AdminUpload, plan: grandfather.ImportPlan, notice: str | None) -> str:
@@ -52,6 +61,7 @@ def _preview_page(upload: AdminUpload, plan: grandfather.ImportPlan, notice: str
         invalid=plan.invalid[:SHOWN_INVALID],
         notice=notice,
         until=runtime().config.grandfather_until,
+        warnings=grandfather.period_warnings(runtime().config.grandfather_until, now=now()),
     )
 
 
@@ -63,13 +73,12 @@ def import_preview() -> str | tuple[str, int]:
     data = file.read() if file is not None else b""
     cutoff = runtime().config.grandfather_cutoff
     if not data:
-        page = render_template("admin/import.html", error="Choose a CSV file.", cutoff=cutoff)
-        return page, 400
+        return _form("Choose a CSV file."), 400
     db_session = db.session()
     try:
         plan = grandfather.plan_for(db_session, grandfather.decode_csv(data), cutoff=cutoff)
     except InvalidError as exc:
-        return render_template("admin/import.html", error=exc.detail, cutoff=cutoff), 400
+        return _form(exc.detail), 400
     admin, at = g.admin, now()
     digest = grandfather.file_sha256(data)
     db_session.execute(delete(AdminUpload).where(AdminUpload.created_at < at - UPLOAD_TTL))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, cast
@@ -14,19 +15,23 @@ from ..app import now, runtime
 from ..models import Admin
 from ..request_id import current_request_id
 from ..services.audit import Actor
+from ..session_cookie import CONSOLE_KEY
 from ..web.csrf import check_csrf, csrf_token
 from .auth import admin_actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Kept apart from the subscriber's `account_id`: a reader's session never signs in an admin.
-ADMIN_ID = "admin_id"
+ADMIN_ID = CONSOLE_KEY
 GENERATION = "admin_generation"
 SEEN = "admin_seen"
 SINCE = "admin_since"
 # However active, a console session ends after a working day: a stolen cookie does not live on.
 MAX_SESSION = timedelta(hours=12)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where sign-in may return to: a console path, with its query string.
+_NEXT = re.compile(r"/admin(?:[/?][\x21-\x7e]*)?")
+MAX_NEXT = 2048
 
 
 def start_session(admin: Admin) -> None:
@@ -86,7 +91,15 @@ def current_actor() -> Actor:
 
 def safe_next(target: str | None) -> str:
     """Return `target` if it is a console path, else the console's home (no open redirect)."""
-    if target and target.startswith("/admin") and "\\" not in target and "//" not in target:
+    # Printable ASCII only: CR/LF would split the Location header, and browsers drop tabs
+    # and read a backslash as a slash, so "/<backslash>evil" or "/<tab>/evil" is another host.
+    if (
+        target
+        and len(target) <= MAX_NEXT
+        and _NEXT.fullmatch(target)
+        and "\\" not in target
+        and "//" not in target
+    ):
         return target
     return url_for("console.accounts")
 

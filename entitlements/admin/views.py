@@ -11,10 +11,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import db
-from ..app import now
+from ..app import now, runtime
 from ..clock import parse_datetime
 from ..errors import DomainError
 from ..models import AuditEvent
+from ..pages import PAGE_HEADERS
 from ..request_id import current_request_id
 from ..services.accounts import ACCOUNT_ID, search_accounts
 from ..services.audit import record
@@ -50,17 +51,16 @@ KNOWN_ACTIONS = (
     "admin.create", "admin.disable", "admin.login", "admin.login_failed", "admin.logout",
     "ban.add", "ban.extend", "ban.lift", "grandfather.import", "grandfather.preview",
     "grant.add", "grant.extend", "grant.revoke", "service_key.create", "service_key.revoke",
-    "signing_key.rotate", "subscription.revoke", "subscription.sync",
+    "signing_key.create", "signing_key.rotate", "subscription.cancel", "subscription.refund",
+    "subscription.revoke", "subscription.sync",
 )
 SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    # The console needs no script at all, so none may run.
+    **PAGE_HEADERS,
+    # The console's forms post only to itself (the subscriber pages' redirect to Stripe).
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
 }
 
 
@@ -118,6 +118,9 @@ def login_submit() -> BaseResponse | tuple[str, int]:
         db_session,
         email,
         request.form.get("password", ""),
+        # The peer's address, or the client's once ENTITLEMENTS_TRUSTED_PROXIES applies
+        # ProxyFix: behind a proxy without it, every admin would share the proxy's throttle.
+        client_address=request.remote_addr,
         request_id=current_request_id(),
         now=now(),
     )
@@ -159,9 +162,15 @@ def logout() -> BaseResponse:
 
 @bp.get("/")
 @admin_required
-def home() -> BaseResponse:
-    """Go to account search."""
-    return redirect(url_for("console.accounts"), code=303)
+def home() -> str:
+    """Show the state of the grandfather period and where to go next."""
+    config = runtime().config
+    return render_template(
+        "admin/home.html",
+        cutoff=config.grandfather_cutoff,
+        until=config.grandfather_until,
+        period_active=config.grandfather_until > now(),
+    )
 
 
 @bp.get("/accounts")

@@ -40,7 +40,7 @@ def access_json(account_id: str, access: Access) -> dict[str, Any]:
     for restriction in access.restrictions:
         item = {
             "feature": restriction.feature,
-            "reason": restriction.reason,
+            "message": restriction.message,
             "ends_at": to_rfc3339(restriction.ends_at),
         }
         if item not in restrictions:

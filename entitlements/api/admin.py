@@ -28,14 +28,21 @@ from ..services.grants import (
 )
 from .admin_params import query_args, row_id, text_field, time_field
 from .auth import admin_actor, require_admin
-from .openapi import document
+from .openapi import ACCOUNT_ID, document
 from .request_body import json_body
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
 
 TAG = "admin"
-_WRITE = {400: "Problem", 401: "Problem", 403: "Problem", 404: "Problem", 409: "Problem"}
-_ACCOUNT_QUERY = {"account_id": {"type": "string", "description": "The account (required)."}}
+_WRITE = {
+    400: "Problem",
+    401: "Problem",
+    403: "Problem",
+    404: "Problem",
+    409: "Problem",
+    422: "Problem",
+}
+_ACCOUNT_QUERY = {"account_id": {**ACCOUNT_ID, "required": True, "description": "The account."}}
 
 
 def _active(start: datetime, end: datetime | None, at: datetime) -> bool:
@@ -78,14 +85,16 @@ def _account_arg() -> str:
     "Grant one feature to an account; a grandfather grant without ends_at follows the policy.",
     request_body="GrantCreate",
     body_required=True,
-    responses={201: "Grant", 400: "Problem", 401: "Problem", 403: "Problem"},
+    responses={201: "Grant", 400: "Problem", 401: "Problem", 403: "Problem", 422: "Problem"},
     tag=TAG,
 )
 @require_admin
 def create_grant() -> tuple[dict[str, Any], int]:
     """Add a grant (comp by default) with a reason."""
     body = json_body({"account_id", "feature", "kind", "ends_at", "reason"})
-    kind = text_field(body, "kind", required=False) or "comp"
+    # Absent or null means comp; "" is not a kind (the document's enum says so).
+    given_kind = text_field(body, "kind", required=False)
+    kind = "comp" if given_kind is None else given_kind
     # Omitting the end of a grandfather grant means "the period every past commenter has".
     # An explicit "ends_at": null means no end; leaving it out means the policy's end.
     by_policy = "ends_at" not in body and follows_policy(
@@ -178,13 +187,13 @@ def list_grants_view() -> dict[str, Any]:
     "Ban an account from commenting, permanently or until ends_at.",
     request_body="BanCreate",
     body_required=True,
-    responses={201: "Ban", 400: "Problem", 401: "Problem", 403: "Problem"},
+    responses={201: "Ban", 400: "Problem", 401: "Problem", 403: "Problem", 422: "Problem"},
     tag=TAG,
 )
 @require_admin
 def create_ban() -> tuple[dict[str, Any], int]:
-    """Add a ban with a reason (at most 2000 characters)."""
-    body = json_body({"account_id", "feature", "ends_at", "reason"})
+    """Add a ban with a reason (at most 2000 characters) and an optional public message."""
+    body = json_body({"account_id", "feature", "ends_at", "reason", "public_message"})
     session = db.session()
     ban = add_ban(
         session,
@@ -194,6 +203,7 @@ def create_ban() -> tuple[dict[str, Any], int]:
         actor=admin_actor(),
         now=now(),
         ends_at=time_field(body, "ends_at"),
+        public_message=text_field(body, "public_message", required=False),
     )
     session.commit()
     return ban_out(ban), 201

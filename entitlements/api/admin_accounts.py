@@ -8,7 +8,7 @@ from typing import Any
 from .. import db
 from ..app import now, runtime
 from ..clock import to_rfc3339
-from ..errors import InvalidError
+from ..errors import InvalidError, UnprocessableError
 from ..services.accounts import search_accounts, validate_account_id
 from ..services.audit_log import AuditFilter, audit_json, find_events
 from ..services.explain import explain_account, to_json
@@ -16,23 +16,22 @@ from .accounts import access_json
 from .admin import TAG, bp
 from .admin_params import int_arg, parse_time, query_args, row_id
 from .auth import require_admin
-from .openapi import document
+from .openapi import ACCOUNT_ID, ROW_ID, document, text
 
 _READ = {400: "Problem", 401: "Problem", 403: "Problem"}
 _MAX_QUERY = 255
 _ACTION = re.compile(r"[a-z_]{1,32}(\.[a-z_]{1,32}){0,3}")
-_PAGE: dict[str, dict[str, Any]] = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-    "cursor": {"type": "string", "description": "next_cursor of the previous page"},
-}
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+_CURSOR = "next_cursor of the previous page"
 
 
 @bp.get("/accounts")
 @document(
     "Find accounts by id (substring) or Stripe customer id (prefix), ordered by id.",
     query={
-        "q": {"type": "string", "maxLength": _MAX_QUERY, "description": "Empty: every account."},
-        **_PAGE,
+        "q": text(_MAX_QUERY, description="Empty: every account."),
+        "limit": _LIMIT,
+        "cursor": {**ACCOUNT_ID, "description": _CURSOR},
     },
     responses={200: "AccountList", **_READ},
     tag=TAG,
@@ -41,9 +40,10 @@ _PAGE: dict[str, dict[str, Any]] = {
 def search_accounts_view() -> dict[str, Any]:
     """Search accounts, one page at a time."""
     args = query_args({"q", "limit", "cursor"})
-    query = args.get("q", "").strip()
-    if len(query) > _MAX_QUERY:
+    # Measured before stripping, as the document's maxLength counts.
+    if len(args.get("q", "")) > _MAX_QUERY:
         raise InvalidError(f"q must be at most {_MAX_QUERY} characters", field="q")
+    query = args.get("q", "").strip()
     limit = int_arg(args, "limit", default=50, low=1, high=500)
     cursor = args.get("cursor")
     if cursor is not None:
@@ -88,14 +88,23 @@ def explain_account_view(account_id: str) -> dict[str, Any]:
 @document(
     "Audit records, newest first; filters combine; page with cursor.",
     query={
-        "account_id": {"type": "string"},
-        "actor": {"type": "string", "description": "e.g. key:<service key>, cli:<user>"},
-        "action": {"type": "string", "description": "e.g. grant.add, ban.lift"},
+        "account_id": ACCOUNT_ID,
+        "actor": text(_MAX_QUERY, minLength=1, description="e.g. key:<service key>, cli:<user>"),
+        "action": {
+            "type": "string",
+            "pattern": f"^{_ACTION.pattern}$",
+            "description": "e.g. grant.add, ban.lift",
+        },
         "since": {"type": "string", "format": "date-time", "description": "inclusive"},
-        "until": {"type": "string", "format": "date-time", "description": "exclusive"},
-        **_PAGE,
+        "until": {
+            "type": "string",
+            "format": "date-time",
+            "description": "exclusive; after since (else 422)",
+        },
+        "limit": _LIMIT,
+        "cursor": {**ROW_ID, "description": _CURSOR},
     },
-    responses={200: "AuditPage", **_READ},
+    responses={200: "AuditPage", 422: "Problem", **_READ},
     tag=TAG,
 )
 @require_admin
@@ -114,7 +123,7 @@ def audit_view() -> dict[str, Any]:
     since = parse_time(args["since"], "since") if "since" in args else None
     until = parse_time(args["until"], "until") if "until" in args else None
     if since is not None and until is not None and until <= since:
-        raise InvalidError("until must be after since", field="until")
+        raise UnprocessableError("until must be after since", field="until")
     cursor = row_id(args["cursor"], "cursor") if "cursor" in args else None
     events, next_id = find_events(
         db.session(),

@@ -9,7 +9,7 @@ from flask import Response, request
 from .. import db
 from ..app import now, runtime
 from ..clock import to_rfc3339
-from ..errors import InvalidError, problem
+from ..errors import UnprocessableError, problem
 from ..services.grandfather import (
     ImportPlan,
     ImportResult,
@@ -17,12 +17,14 @@ from ..services.grandfather import (
     decode_csv,
     file_sha256,
     invalid_summary,
+    period_warnings,
     plan_for,
 )
 from .admin import TAG, bp
 from .admin_params import bool_arg, query_args
 from .auth import admin_actor, require_admin
 from .openapi import document
+from .request_body import read_body
 
 # About 400 000 rows: a file larger than the app-wide 1 MiB limit is normal here.
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
@@ -38,7 +40,12 @@ def _allow_large_csv() -> None:
 
 
 def report_json(
-    plan: ImportPlan, sha256: str, *, dry_run: bool, result: ImportResult | None = None
+    plan: ImportPlan,
+    sha256: str,
+    *,
+    dry_run: bool,
+    result: ImportResult | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Return the counts of a planned or applied import and its first invalid rows."""
     counts = plan.counts()
@@ -56,6 +63,7 @@ def report_json(
         "grants_created": result.grants_created if result else 0,
         "accounts_created": result.accounts_created if result else 0,
         "audit_event_id": result.audit_event_id if result else None,
+        "warnings": warnings or [],
     }
 
 
@@ -79,6 +87,7 @@ def report_json(
         403: "Problem",
         413: "Problem",
         415: "Problem",
+        422: "Problem",
     },
     tag=TAG,
 )
@@ -90,7 +99,7 @@ def import_grandfathered() -> Response | tuple[dict[str, Any], int]:
     if "dry_run" in args:
         dry_run = bool_arg(args, "dry_run", default=True)
         if "commit" in args and dry_run == commit:
-            raise InvalidError("commit and dry_run contradict each other; give one of them")
+            raise UnprocessableError("commit and dry_run contradict each other; give one of them")
         commit = not dry_run
     skip_invalid = bool_arg(args, "skip_invalid", default=False)
     if request.mimetype != "text/csv":
@@ -99,14 +108,18 @@ def import_grandfathered() -> Response | tuple[dict[str, Any], int]:
             "Unsupported media type",
             f"send the file as Content-Type: text/csv, not {request.mimetype or 'nothing'}",
         )
-    data = request.get_data(cache=False)
+    data = read_body()
     sha256 = file_sha256(data)
     session = db.session()
-    plan = plan_for(session, decode_csv(data), cutoff=runtime().config.grandfather_cutoff)
+    config = runtime().config
+    plan = plan_for(session, decode_csv(data), cutoff=config.grandfather_cutoff)
+    warnings = period_warnings(config.grandfather_until, now=now())
     if not commit:
-        return report_json(plan, sha256, dry_run=True), 200
+        return report_json(plan, sha256, dry_run=True, warnings=warnings), 200
     if plan.invalid and not skip_invalid:
-        raise InvalidError(invalid_summary(plan), **report_json(plan, sha256, dry_run=False))
+        raise UnprocessableError(
+            invalid_summary(plan), **report_json(plan, sha256, dry_run=False, warnings=warnings)
+        )
     result = apply_import(
         session,
         plan,
@@ -116,5 +129,5 @@ def import_grandfathered() -> Response | tuple[dict[str, Any], int]:
         skip_invalid=skip_invalid,
     )
     session.commit()
-    body = report_json(plan, sha256, dry_run=False, result=result)
+    body = report_json(plan, sha256, dry_run=False, result=result, warnings=warnings)
     return body, 201 if result.grants_created else 200

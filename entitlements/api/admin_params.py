@@ -9,13 +9,16 @@ from typing import Any
 from flask import request
 
 from ..clock import parse_datetime
-from ..errors import InvalidError
+from ..errors import InvalidError, UnprocessableError
 
 _ROW_ID = re.compile(r"[1-9][0-9]{0,18}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 # Row ids are 64-bit: anything larger is bad input, not a database error.
 _MAX_ID = 2**63 - 1
-_TRUE, _FALSE = {"true", "1"}, {"false", "0"}
+_TRUE, _FALSE = {"true"}, {"false"}
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def query_args(allowed: set[str]) -> dict[str, str]:
@@ -47,11 +50,18 @@ def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str
 
 def parse_time(value: str, name: str) -> datetime:
     """Parse an RFC 3339 time given as `name`, or raise 400 saying what is expected."""
+    # Exactly the OpenAPI `date-time` format: fromisoformat alone also takes dates, week
+    # dates and times without an offset, which the document forbids.
+    if not _RFC3339.fullmatch(value):
+        raise InvalidError(
+            f"{name} must be an RFC 3339 time such as 2026-06-30T00:00:00Z", field=name
+        )
     try:
         return parse_datetime(value)
     except (ValueError, OverflowError) as exc:
-        raise InvalidError(
-            f"{name} must be an RFC 3339 time such as 2026-06-30T00:00:00Z", field=name
+        # The shape is right; the day, the hour or the year after the offset is not.
+        raise UnprocessableError(
+            f"{name} {value[:40]!r} is not a time this service can hold", field=name
         ) from exc
 
 
@@ -73,10 +83,11 @@ def row_id(value: str, what: str) -> int:
 
 
 def bool_arg(args: dict[str, str], name: str, default: bool) -> bool:
-    """Return a boolean query parameter (true/false/1/0), or its default when absent."""
+    """Return a boolean query parameter (true or false), or its default when absent."""
     if name not in args:
         return default
-    value = args[name].strip().lower()
+    # Only OpenAPI's own spelling: the document is exactly as strict as this.
+    value = args[name]
     if value in _TRUE:
         return True
     if value in _FALSE:
@@ -88,7 +99,7 @@ def int_arg(args: dict[str, str], name: str, *, default: int, low: int, high: in
     """Return an integer query parameter inside [low, high], or its default when absent."""
     if name not in args:
         return default
-    value = args[name].strip()
+    value = args[name]
     if not _DIGITS.fullmatch(value) or not low <= int(value) <= high:
         raise InvalidError(f"{name} must be an integer from {low} to {high}", field=name)
     return int(value)

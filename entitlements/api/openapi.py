@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, current_app
 
 from .. import __version__
+from ..text_rules import MAX_TEXT
 from .schemas_admin import ADMIN_SCHEMAS
 
 bp = Blueprint("openapi", __name__)
@@ -16,6 +18,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _RFC3339 = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+# Every text input obeys text_rules: no NUL (PostgreSQL refuses it), at most MAX_TEXT long.
+NO_NUL = "^[^\\x00]*$"
+ACCOUNT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,64}$"}
+# Row ids are positive 64-bit integers (admin_params.row_id).
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "account_id": ACCOUNT_ID,
+    "grant_id": ROW_ID,
+    "ban_id": ROW_ID,
+}
+# The webhook's "security": Stripe's HMAC signature header, checked by billing/signature.py.
+STRIPE_SIGNATURE = "stripe-signature"
+_STRIPE_ID = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL}
+_STRIPE_NAMES = {"pattern": NO_NUL}
+
+
+def text(max_length: int = MAX_TEXT, **extra: Any) -> dict[str, Any]:
+    """Return the schema of a text input: no NUL, at most `max_length` characters."""
+    return {"type": "string", "maxLength": max_length, "pattern": NO_NUL, **extra}
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Problem": {
@@ -54,10 +76,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["feature", "reason", "ends_at"],
+                    "required": ["feature", "message", "ends_at"],
                     "properties": {
                         "feature": {"type": "string"},
-                        "reason": {"type": "string"},
+                        "message": {
+                            "type": "string",
+                            "description": "What the reader may be told: the ban's public "
+                            "message, or a neutral sentence with its end.",
+                        },
                         "ends_at": _NULLABLE_TIME,
                     },
                 },
@@ -68,7 +94,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "TokenRequest": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"audience": {"type": "string"}},
+        # build_document() lists the configured audiences in the enum.
+        "properties": {
+            "audience": {
+                "enum": [None],
+                "description": "One of ENTITLEMENTS_TOKEN_AUDIENCES; omitted or null: the default.",
+            }
+        },
     },
     "Token": {
         "type": "object",
@@ -100,7 +132,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "properties": {
             "next": {"enum": ["/subscribe", "/account"]},
-            "email": {"type": "string", "format": "email"},
+            "email": {
+                "type": ["string", "null"],
+                "maxLength": 254,
+                "pattern": "^[^\\x00]*@[^\\x00]*$",
+                "description": "Shown on the pages as who is signed in; null: none.",
+            },
         },
     },
     "Handoff": {
@@ -108,6 +145,43 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "required": ["url", "expires_at"],
         "properties": {"url": {"type": "string", "format": "uri"}, "expires_at": _RFC3339},
+    },
+    # Exactly what billing.webhooks.check_event accepts; anything else is recorded and 422.
+    "StripeEvent": {
+        "type": "object",
+        "required": ["id", "object", "type", "created", "data"],
+        "properties": {
+            "id": _STRIPE_ID,
+            "object": {"const": "event"},
+            "type": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+            "created": {"type": "integer", "minimum": 1, "maximum": 253_402_300_799},
+            "livemode": {"type": "boolean"},
+            "data": {
+                "type": "object",
+                "required": ["object"],
+                "properties": {
+                    "object": {
+                        "type": "object",
+                        "required": ["id"],
+                        "properties": {"id": _STRIPE_ID},
+                        "additionalProperties": {"$ref": "#/components/schemas/StripeValue"},
+                        "propertyNames": _STRIPE_NAMES,
+                    }
+                },
+                "additionalProperties": {"$ref": "#/components/schemas/StripeValue"},
+                "propertyNames": _STRIPE_NAMES,
+            },
+        },
+        "additionalProperties": {"$ref": "#/components/schemas/StripeValue"},
+        "propertyNames": _STRIPE_NAMES,
+        "description": "At most 64 levels deep.",
+    },
+    "StripeValue": {
+        "type": ["string", "number", "boolean", "null", "array", "object"],
+        "pattern": NO_NUL,
+        "items": {"$ref": "#/components/schemas/StripeValue"},
+        "additionalProperties": {"$ref": "#/components/schemas/StripeValue"},
+        "propertyNames": _STRIPE_NAMES,
     },
     "WebhookAck": {
         "type": "object",
@@ -136,8 +210,22 @@ _STATUS_TEXT = {
     409: "Conflict",
     413: "Payload too large",
     415: "Unsupported media type",
+    422: "Fits this document but breaks a rule it cannot state (e.g. an end in the past)",
     500: "Unexpected failure; nothing was written",
     503: "Unavailable; retry after the Retry-After header",
+}
+
+
+# gunicorn answers these itself, as HTML, before the app sees the request (server.py).
+_BEFORE_THE_APP = {
+    str(status): {
+        "description": f"{what} (answered by gunicorn as text/html, before the service)",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+    for status, what in (
+        (414, "Request line longer than 4094 bytes"),
+        (431, "More than 64 header fields, or one longer than 8190 bytes"),
+    )
 }
 
 
@@ -196,12 +284,17 @@ def build_document() -> dict[str, Any]:
                 "responses": {},
             }
             params = [
-                {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}}
+                {
+                    "name": arg,
+                    "in": "path",
+                    "required": True,
+                    "schema": PATH_PARAMETERS.get(arg, {"type": "string"}),
+                }
                 for arg in sorted(rule.arguments)
             ]
             for name, schema in meta.get("query", {}).items():
                 spec = dict(schema)
-                param = {"name": name, "in": "query", "required": False}
+                param = {"name": name, "in": "query", "required": spec.pop("required", False)}
                 if "description" in spec:
                     param["description"] = spec.pop("description")
                 params.append({**param, "schema": spec})
@@ -213,7 +306,9 @@ def build_document() -> dict[str, Any]:
                     "required": meta.get("body_required", False),
                     "content": {media: {"schema": _ref(meta["request_body"])}},
                 }
-            if meta.get("security"):
+            if meta.get("security") == STRIPE_SIGNATURE:
+                operation["security"] = [{"stripeSignature": []}]
+            elif meta.get("security"):
                 operation["security"] = [{"serviceKey": [meta["security"]]}]
             for status, schema in meta["responses"].items():
                 entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, str(status))}
@@ -222,19 +317,33 @@ def build_document() -> dict[str, Any]:
                 elif schema:
                     entry["content"] = {"application/json": {"schema": _ref(schema)}}
                 operation["responses"][str(status)] = entry
+            operation["responses"].update(_BEFORE_THE_APP)
             paths.setdefault(path, {})[method.lower()] = operation
+    schemas = copy.deepcopy(SCHEMAS)
+    # The audiences are configuration: the document names exactly the ones this server takes.
+    from ..app import runtime  # the app module imports this one
+
+    audiences = runtime().config.token_audiences
+    schemas["TokenRequest"]["properties"]["audience"]["enum"] = [*audiences, None]
     return {
         "openapi": "3.1.0",
         "info": {"title": "entitlements", "version": __version__},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {
                 "serviceKey": {
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A service key from `entitlements service-keys create`.",
-                }
+                },
+                "stripeSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Stripe-Signature",
+                    "description": "t=<unix time>,v1=<HMAC-SHA256 of t.body with the "
+                    "webhook secret>, within 300 s of now.",
+                },
             },
         },
     }

@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import FEATURES
-from ..services.grants import GRANT_KINDS, MAX_REASON
+from ..models.ban import MAX_PUBLIC_MESSAGE
+from ..services.grants import MAX_REASON
+from ..vocabulary import GRANT_KINDS
 
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-_REASON = {"type": "string", "minLength": 1, "maxLength": MAX_REASON}
+# No NUL (text_rules), and not only ASCII white space (services.grants.check_reason).
+_REASON = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_REASON,
+    "pattern": "^[^\\x00]*[^\\x00 \\t\\n\\r\\f\\v][^\\x00]*$",
+}
 _ACCOUNT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,64}$"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -66,7 +74,12 @@ _BAN = _object({
     "starts_at": _TIME,
     "ends_at": {**_NULLABLE_TIME, "description": "null: permanent."},
     "active": {"type": "boolean", "description": "Withholds the feature now."},
-    "reason": {"type": "string"},
+    "reason": {"type": "string", "description": "The admins' note; never shown to the reader."},
+    "public_message": {
+        "type": "string",
+        "description": "What the reader and the check API are told: the message given, or a "
+        "neutral sentence with the end date.",
+    },
     "actor": {"type": "string"},
     "created_at": _TIME,
     "lifted_at": _NULLABLE_TIME,
@@ -87,7 +100,8 @@ _SOURCE = _object({
 
 _RESTRICTION = _object({
     "ref": {"type": "string", "description": "ban:<id>"},
-    "reason": {"type": "string"},
+    "reason": {"type": "string", "description": "The admins' note."},
+    "public_message": {"type": "string", "description": "What the reader is told."},
     "starts_at": _TIME,
     "ends_at": _NULLABLE_TIME,
     "active": {"type": "boolean"},
@@ -115,7 +129,7 @@ ADMIN_SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "account_id": _ACCOUNT_ID,
             "feature": {"enum": list(FEATURES)},
-            "kind": {"enum": list(GRANT_KINDS), "default": "comp"},
+            "kind": {"enum": [*GRANT_KINDS, None], "default": "comp"},
             "ends_at": {
                 **_NULLABLE_TIME,
                 "description": "Omitted: a grandfather grant follows the policy end, a comp "
@@ -124,13 +138,25 @@ ADMIN_SCHEMAS: dict[str, dict[str, Any]] = {
             "reason": _REASON,
         },
         required=["account_id", "feature", "reason"],
-    ),
+    )
+    | {
+        # A grandfather grant is of comment only (services.grants.add_grant).
+        "if": {"properties": {"kind": {"const": "grandfather"}}, "required": ["kind"]},
+        "then": {"properties": {"feature": {"const": "comment"}}},
+    },
     "BanCreate": _object(
         {
             "account_id": _ACCOUNT_ID,
             "feature": {"const": "comment"},
             "ends_at": {**_NULLABLE_TIME, "description": "Omitted or null: permanent."},
-            "reason": _REASON,
+            "reason": {**_REASON, "description": "The admins' note; never shown to the reader."},
+            "public_message": {
+                "type": ["string", "null"],
+                "maxLength": MAX_PUBLIC_MESSAGE,
+                "pattern": "^[^\\x00]*$",
+                "description": "Shown to the reader and returned by the check API. Omitted, "
+                "null or blank: a neutral sentence with the end date.",
+            },
         },
         required=["account_id", "feature", "reason"],
     ),
@@ -166,6 +192,12 @@ ADMIN_SCHEMAS: dict[str, dict[str, Any]] = {
         "grants_created": _COUNT,
         "accounts_created": _COUNT,
         "audit_event_id": {"type": ["integer", "null"]},
+        "warnings": {
+            "type": "array",
+            "description": "Plain-language warnings, e.g. the grandfather period has already "
+            "ended, so the imported rows grant nothing until it is moved.",
+            "items": {"type": "string"},
+        },
     }),
     "AccountSummary": _object({
         "id": {"type": "string"},

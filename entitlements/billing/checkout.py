@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from ..catalog import Catalog
 from ..errors import InvalidError, UnavailableError
 from ..models import Account, CheckoutAttempt, Subscription
 from ..services.audit import Actor
-from .stripe_gateway import StripeGateway, StripeRejectedError
+from .stripe_gateway import StripeGateway, StripeNotFoundError, StripeRejectedError
 from .sync import link_customer, lock_account
 
 # A subscription in any of these states is the reader's one subscription: manage it, don't
@@ -38,6 +39,8 @@ def live_subscription(session: Session, account_id: str) -> Subscription | None:
             Subscription.account_id == account_id,
             Subscription.status.in_(LIVE_STATUSES),
             Subscription.ended_at.is_(None),
+            # Access ended by a refund or dispute: the reader may buy again.
+            Subscription.access_revoked_at.is_(None),
         )
         .order_by(Subscription.created_at.desc())
         .limit(1)
@@ -135,6 +138,7 @@ def start_checkout(
         )
     except StripeRejectedError as exc:
         raise InvalidError(f"Stripe refused the checkout: {exc}") from exc
+    expire_other_sessions(session, gateway, account_id, keep=str(checkout["id"]), now=now)
     expires = checkout.get("expires_at")
     session.add(
         CheckoutAttempt(
@@ -149,3 +153,22 @@ def start_checkout(
         )
     )
     return Redirect("checkout", str(checkout["url"]))
+
+
+def expire_other_sessions(
+    session: Session, gateway: StripeGateway, account_id: str, *, keep: str, now: datetime
+) -> None:
+    """Expire the account's other open Checkout Sessions: one tab pays, not two."""
+    others = session.scalars(
+        select(CheckoutAttempt).where(
+            CheckoutAttempt.account_id == account_id,
+            CheckoutAttempt.id != keep,
+            CheckoutAttempt.expires_at > now,
+        )
+    )
+    for attempt in others:
+        # Stripe may have forgotten it: then nobody can pay it either.
+        with suppress(StripeNotFoundError):
+            gateway.expire_checkout_session(attempt.id)
+        # Never offered for reuse again: Stripe no longer accepts a payment on it.
+        attempt.expires_at = now

@@ -9,9 +9,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..models import Account, Subscription
 from ..services.audit import Actor, record
 from .stripe_gateway import StripeGateway
-from .sync import snapshot, sync_subscription
+from .sync import cancel_at_stripe, settle_duplicates, snapshot, sync_subscription
+
+# The ends of revocation reasons: the account page tells refunds and disputes apart by them.
+REFUNDED = "fully refunded"
+DISPUTED = "disputed"
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,7 @@ class BillingContext:
     gateway: StripeGateway
     revoke_on_refund: bool
     revoke_on_dispute: bool
+    cancel_on_revoke: bool
     now: datetime
     actor: Actor
 
@@ -41,6 +47,13 @@ def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
     return _id(details.get("subscription")) or _id(invoice.get("subscription"))
 
 
+def _settle(session: Session, sub: Subscription, ctx: BillingContext) -> None:
+    """Settle the account's duplicate subscriptions, under the lock the sync took."""
+    account = session.get(Account, sub.account_id)
+    assert account is not None  # locked by sync_subscription
+    settle_duplicates(session, ctx.gateway, account, now=ctx.now, actor=ctx.actor)
+
+
 def on_checkout_session(session: Session, obj: dict[str, Any], ctx: BillingContext) -> None:
     """Checkout completed (or its async payment settled): link the customer, sync."""
     checkout = ctx.gateway.retrieve_checkout_session(obj["id"])
@@ -48,7 +61,7 @@ def on_checkout_session(session: Session, obj: dict[str, Any], ctx: BillingConte
     customer_id = _id(checkout.get("customer"))
     account_hint = checkout.get("client_reference_id")
     if subscription_id and customer_id:
-        sync_subscription(
+        sub = sync_subscription(
             session,
             ctx.gateway,
             subscription_id,
@@ -57,11 +70,12 @@ def on_checkout_session(session: Session, obj: dict[str, Any], ctx: BillingConte
             customer_id=customer_id,
             account_hint=account_hint,
         )
+        _settle(session, sub, ctx)
 
 
 def on_subscription(session: Session, obj: dict[str, Any], ctx: BillingContext) -> None:
     """Any subscription change: apply Stripe's current state."""
-    sync_subscription(
+    sub = sync_subscription(
         session,
         ctx.gateway,
         obj["id"],
@@ -69,6 +83,7 @@ def on_subscription(session: Session, obj: dict[str, Any], ctx: BillingContext) 
         actor=ctx.actor,
         customer_id=_id(obj.get("customer")),
     )
+    _settle(session, sub, ctx)
 
 
 def on_invoice(session: Session, obj: dict[str, Any], ctx: BillingContext) -> None:
@@ -76,7 +91,7 @@ def on_invoice(session: Session, obj: dict[str, Any], ctx: BillingContext) -> No
     invoice = ctx.gateway.retrieve_invoice(obj["id"])
     subscription_id = invoice_subscription_id(invoice)
     if subscription_id:
-        sync_subscription(
+        sub = sync_subscription(
             session,
             ctx.gateway,
             subscription_id,
@@ -84,6 +99,7 @@ def on_invoice(session: Session, obj: dict[str, Any], ctx: BillingContext) -> No
             actor=ctx.actor,
             customer_id=_id(invoice.get("customer")),
         )
+        _settle(session, sub, ctx)
 
 
 def _revoke_for_charge(
@@ -105,6 +121,7 @@ def _revoke_for_charge(
         customer_id=_id(invoice.get("customer")),
     )
     if sub.access_revoked_at is not None:
+        _settle(session, sub, ctx)
         return
     before = snapshot(sub)
     sub.access_revoked_at, sub.access_revoked_reason = ctx.now, reason
@@ -120,6 +137,27 @@ def _revoke_for_charge(
         after=snapshot(sub),
         reason=reason,
     )
+    if ctx.cancel_on_revoke:
+        # Access has ended: the reader must not be billed again for it.
+        account = session.get(Account, sub.account_id)
+        assert account is not None  # locked by sync_subscription above
+        cancel_at_stripe(
+            session, ctx.gateway, account, sub, reason=reason, now=ctx.now, actor=ctx.actor
+        )
+    # Settle only now: before the revocation, this refunded subscription could have been
+    # kept over the reader's other, good one, which would then be refunded too.
+    _settle(session, sub, ctx)
+
+
+def revocation_kind(reason: str | None) -> str | None:
+    """Return "refund" or "dispute" for a revocation reason written here, else None."""
+    if reason is None:
+        return None
+    if reason.endswith(DISPUTED):
+        return "dispute"
+    if reason.endswith(REFUNDED):
+        return "refund"
+    return None
 
 
 def on_charge_refunded(session: Session, obj: dict[str, Any], ctx: BillingContext) -> None:
@@ -129,7 +167,7 @@ def on_charge_refunded(session: Session, obj: dict[str, Any], ctx: BillingContex
     charge = ctx.gateway.retrieve_charge(obj["id"])
     amount, refunded = int(charge.get("amount") or 0), int(charge.get("amount_refunded") or 0)
     if charge.get("refunded") or (amount > 0 and refunded >= amount):
-        _revoke_for_charge(session, charge, ctx, reason=f"charge {charge['id']} fully refunded")
+        _revoke_for_charge(session, charge, ctx, reason=f"charge {charge['id']} {REFUNDED}")
 
 
 def on_dispute_created(session: Session, obj: dict[str, Any], ctx: BillingContext) -> None:
@@ -140,7 +178,7 @@ def on_dispute_created(session: Session, obj: dict[str, Any], ctx: BillingContex
     charge_id = _id(dispute.get("charge"))
     if charge_id:
         charge = ctx.gateway.retrieve_charge(charge_id)
-        _revoke_for_charge(session, charge, ctx, reason=f"charge {charge_id} disputed")
+        _revoke_for_charge(session, charge, ctx, reason=f"charge {charge_id} {DISPUTED}")
 
 
 HANDLERS: dict[str, Handler] = {

@@ -7,12 +7,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import StripeEvent, Subscription
 from .handlers import BillingContext
-from .sync import account_for_customer, snapshot, subscription_fields, sync_subscription
+from .sync import (
+    PAYING_STATUSES,
+    account_for_customer,
+    lock_account,
+    settle_duplicates,
+    snapshot,
+    subscription_fields,
+    sync_subscription,
+)
 from .webhooks import process
 
 EVENT_WINDOW = timedelta(days=30)
@@ -78,6 +86,7 @@ def reconcile(
         if report.subscriptions_seen % 100 == 0:
             progress(f"{report.subscriptions_seen} subscriptions checked")
     progress(f"{report.subscriptions_seen} subscriptions checked")
+    _settle_all(session, ctx, report)
 
     since = int((ctx.now - EVENT_WINDOW).timestamp())
     for event in ctx.gateway.iter_events(created_gte=since, undelivered_only=True):
@@ -87,9 +96,38 @@ def reconcile(
         if done in {"processed", "ignored"}:
             continue
         outcome = process(session, event, ctx)
+        session.commit()  # keeps a malformed event's failure record, like each repair above
         if outcome.status == 200:
             report.events_applied.append(f"{event['id']} {event['type']}")
         else:
             report.errors.append(f"{event['id']} {event['type']}: {outcome.detail}")
     progress(f"{report.events_seen} undelivered events checked")
     return report
+
+
+def _settle_all(session: Session, ctx: BillingContext, report: ReconcileReport) -> None:
+    """Settle every account still paying twice, even when each mirror row matches Stripe.
+
+    Pages sync without settling, so two paid tabs whose webhooks were lost can both be
+    mirrored already; this pass is what catches them.
+    """
+    accounts = list(
+        session.scalars(
+            select(Subscription.account_id)
+            .where(
+                Subscription.status.in_(PAYING_STATUSES),
+                Subscription.access_revoked_at.is_(None),
+                Subscription.ended_at.is_(None),
+            )
+            .group_by(Subscription.account_id)
+            .having(func.count() > 1)
+        )
+    )
+    session.rollback()
+    for account_id in accounts:
+        account = lock_account(session, account_id, now=ctx.now)
+        canceled = settle_duplicates(session, ctx.gateway, account, now=ctx.now, actor=ctx.actor)
+        report.changed.extend(
+            f"{sub.id} ({account_id}): now {sub.status}, a duplicate" for sub in canceled
+        )
+        session.commit()

@@ -26,6 +26,10 @@ def verify(payload: bytes, header: str | None, secrets: tuple[str, ...], *, now:
         raise SignatureError("no webhook secret is configured")
     if not header:
         raise SignatureError("missing Stripe-Signature header")
+    # Stripe sends only ASCII here; anything else is malformed (and compare_digest refuses
+    # non-ASCII str, which would otherwise surface as a 500).
+    if not header.isascii():
+        raise SignatureError("malformed Stripe-Signature header: not ASCII")
     timestamp: int | None = None
     signatures: list[str] = []
     for part in header.split(","):

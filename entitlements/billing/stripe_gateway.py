@@ -11,11 +11,14 @@ from typing import Any
 import stripe
 
 from ..errors import InvalidError, NotFoundError, UnavailableError
+from ..forksafe import renew_after_fork
 
 # Pinned: the objects we parse are shaped by this version (periods live on items).
 STRIPE_API_VERSION = "2026-10-28.endive"
-TIMEOUT_SECONDS = 10
-MAX_RETRIES = 2
+# One retry: two tries of every call a request makes must end before gunicorn's worker
+# timeout (60 s, server.py) kills the worker with the request half done.
+TIMEOUT_SECONDS = 5.0
+MAX_RETRIES = 1
 
 # The SDK reports request timings to Stripe unless told not to; we send nothing extra.
 stripe.enable_telemetry = False
@@ -31,6 +34,8 @@ class StripeNotFoundError(NotFoundError):
 
 class StripeRejectedError(InvalidError):
     """Stripe refused the request as invalid; the message is Stripe's."""
+
+    code: str | None = None  # Stripe's error code, e.g. charge_already_refunded
 
 
 def idempotency_key(*parts: str) -> str:
@@ -55,16 +60,27 @@ def _plain(obj: Any) -> dict[str, Any]:
 class StripeGateway:
     """Every Stripe call the service makes, with timeouts, retries and idempotency keys."""
 
-    def __init__(self, secret_key: str, api_base: str | None = None) -> None:
-        addresses: dict[str, str] = {"api": api_base.rstrip("/")} if api_base else {}
+    def __init__(
+        self, secret_key: str, api_base: str | None = None, *, timeout: float = TIMEOUT_SECONDS
+    ) -> None:
         self.livemode = secret_key.startswith(("sk_live_", "rk_live_"))
-        self._client = stripe.StripeClient(
-            secret_key,
+        self._secret_key, self._api_base, self._timeout = secret_key, api_base, timeout
+        self._client = self._connect()
+        # The HTTP client keeps connections alive; a forked worker builds its own.
+        renew_after_fork(self, StripeGateway._reconnect)
+
+    def _connect(self) -> stripe.StripeClient:
+        addresses: dict[str, str] = {"api": self._api_base.rstrip("/")} if self._api_base else {}
+        return stripe.StripeClient(
+            self._secret_key,
             base_addresses=addresses,  # type: ignore[arg-type]
             stripe_version=STRIPE_API_VERSION,
             max_network_retries=MAX_RETRIES,
-            http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+            http_client=stripe.RequestsClient(timeout=self._timeout),
         )
+
+    def _reconnect(self) -> None:
+        self._client = self._connect()
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -72,7 +88,9 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise StripeNotFoundError(str(exc.user_message or exc)) from exc
-            raise StripeRejectedError(str(exc.user_message or exc)) from exc
+            rejected = StripeRejectedError(str(exc.user_message or exc))
+            rejected.code = exc.code
+            raise rejected from exc
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
             raise StripeUnavailableError(
                 f"Stripe is unavailable ({type(exc).__name__}); retry shortly"
@@ -135,6 +153,21 @@ class StripeGateway:
         """Return a Checkout Session."""
         return self._call(self._client.v1.checkout.sessions.retrieve, session_id)
 
+    def expire_checkout_session(self, session_id: str) -> dict[str, Any]:
+        """Expire an open Checkout Session; one no longer open is returned as it is."""
+        try:
+            return self._call(
+                self._client.v1.checkout.sessions.expire,
+                session_id,
+                options={"idempotency_key": idempotency_key("expire", session_id)},
+            )
+        except StripeRejectedError:
+            # Stripe expires only open sessions: one paid or expired meanwhile is settled.
+            current = self.retrieve_checkout_session(session_id)
+            if current.get("status") == "open":
+                raise
+            return current
+
     def create_portal_session(
         self, *, customer_id: str, return_url: str, attempt: str
     ) -> dict[str, Any]:
@@ -143,6 +176,23 @@ class StripeGateway:
             self._client.v1.billing_portal.sessions.create,
             params={"customer": customer_id, "return_url": return_url},
             options={"idempotency_key": idempotency_key("portal", customer_id, attempt)},
+        )
+
+    def create_test_subscription(
+        self, *, account_id: str, customer_id: str, price_id: str
+    ) -> dict[str, Any]:
+        """Subscribe a customer with Stripe's test Visa card (demo data; refused in live mode)."""
+        if self.livemode:
+            raise StripeRejectedError("demo subscriptions are made only with a test key")
+        return self._call(
+            self._client.v1.subscriptions.create,
+            params={
+                "customer": customer_id,
+                "items": [{"price": price_id}],
+                "default_payment_method": "pm_card_visa",
+                "metadata": {"account_id": account_id},
+            },
+            options={"idempotency_key": idempotency_key("subscription", account_id, price_id)},
         )
 
     # ---- what webhooks and reconciliation re-fetch --------------------------------------
@@ -154,6 +204,48 @@ class StripeGateway:
             subscription_id,
             params={"expand": ["items.data.price"]},
         )
+
+    def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """Cancel a subscription at once (idempotent); an ended one is returned as it is."""
+        try:
+            self._call(
+                self._client.v1.subscriptions.cancel,
+                subscription_id,
+                options={"idempotency_key": idempotency_key("cancel", subscription_id)},
+            )
+        except (StripeRejectedError, StripeNotFoundError):
+            # Stripe answers a second cancel with 404 "No such subscription", though the
+            # subscription can still be retrieved: one already ended is what we want.
+            current = self.retrieve_subscription(subscription_id)
+            if current.get("status") not in ("canceled", "incomplete_expired"):
+                raise
+            return current
+        return self.retrieve_subscription(subscription_id)
+
+    def refund_invoice(self, invoice_id: str) -> list[dict[str, Any]]:
+        """Refund in full every payment of an invoice (idempotent); return the refunds made."""
+        page = self._call(
+            self._client.v1.invoice_payments.list,
+            params={"invoice": invoice_id, "limit": 10},
+        )
+        refunds = []
+        for payment in page.get("data", []):
+            intent = (payment.get("payment") or {}).get("payment_intent")
+            if payment.get("status") != "paid" or not intent:
+                continue
+            try:
+                refunds.append(
+                    self._call(
+                        self._client.v1.refunds.create,
+                        params={"payment_intent": str(intent), "reason": "duplicate"},
+                        options={"idempotency_key": idempotency_key("refund", str(intent))},
+                    )
+                )
+            except StripeRejectedError as exc:
+                # Refunded already (by an admin, or by us before our transaction rolled back).
+                if exc.code != "charge_already_refunded":
+                    raise
+        return refunds
 
     def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
         """Return an invoice."""

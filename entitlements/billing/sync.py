@@ -31,6 +31,13 @@ _TRACKED = (
 )
 
 
+# Statuses that bill the reader: two of these on one account are one too many.
+PAYING_STATUSES = ("active", "trialing", "past_due")
+# Of those, the ones whose current period is paid for (or in its free trial).
+GOOD_STATUSES = ("active", "trialing")
+ENDED_STATUSES = ("canceled", "incomplete_expired")
+
+
 class CannotPlaceError(Exception):
     """A Stripe object names a customer we cannot tie to an account yet; retry later."""
 
@@ -136,7 +143,14 @@ def snapshot(sub: Subscription | None) -> dict[str, Any] | None:
 
 
 def apply_subscription(
-    session: Session, account: Account, obj: dict[str, Any], *, now: datetime, actor: Actor
+    session: Session,
+    account: Account,
+    obj: dict[str, Any],
+    *,
+    now: datetime,
+    actor: Actor,
+    action: str = "subscription.sync",
+    reason: str | None = None,
 ) -> Subscription:
     """Write Stripe's current subscription onto our mirror; audit what changed."""
     fields = subscription_fields(obj)
@@ -172,15 +186,113 @@ def apply_subscription(
         record(
             session,
             actor,
-            action="subscription.sync",
+            action=action,
             subject_type="subscription",
             subject_id=sub.id,
             account_id=account.id,
             now=now,
             before=before,
             after=after,
+            reason=reason,
         )
     return sub
+
+
+def cancel_at_stripe(
+    session: Session,
+    gateway: StripeGateway,
+    account: Account,
+    sub: Subscription,
+    *,
+    reason: str,
+    now: datetime,
+    actor: Actor,
+) -> Subscription:
+    """Cancel a subscription at Stripe at once (idempotent) and mirror it, audited."""
+    if sub.status in ENDED_STATUSES:
+        return sub
+    canceled = gateway.cancel_subscription(sub.id)
+    return apply_subscription(
+        session,
+        account,
+        canceled,
+        now=now,
+        actor=actor,
+        action="subscription.cancel",
+        reason=reason,
+    )
+
+
+def _still_paying(sub: Subscription) -> bool:
+    return sub.status in PAYING_STATUSES and sub.access_revoked_at is None and sub.ended_at is None
+
+
+def _keep_order(sub: Subscription) -> tuple[int, datetime, str]:
+    # A subscription that pays comes before one whose card failed; then the oldest.
+    return (0 if sub.status in GOOD_STATUSES else 1, sub.created_at, sub.id)
+
+
+def settle_duplicates(
+    session: Session, gateway: StripeGateway, account: Account, *, now: datetime, actor: Actor
+) -> list[Subscription]:
+    """Keep the account's best paying subscription; cancel the others, refunding paid ones.
+
+    Two tabs can each pay a Checkout Session within seconds. The one kept is the best
+    (active or trialing before past_due), then the oldest (Stripe's creation time, then
+    id), so every delivery order reaches the same answer. Callers hold the account's row
+    lock; only webhook handlers and reconciliation call this (never a page: a GET must
+    not make these Stripe calls). Return the subscriptions canceled.
+    """
+    candidates = list(
+        session.scalars(
+            select(Subscription).where(
+                Subscription.account_id == account.id,
+                Subscription.status.in_(PAYING_STATUSES),
+                Subscription.access_revoked_at.is_(None),
+                Subscription.ended_at.is_(None),
+            )
+        )
+    )
+    if len(candidates) < 2:
+        return []
+    # The mirror may lag (a portal cancel whose webhook is on its way): decide on Stripe's
+    # current state, or we could cancel the only subscription the reader still has.
+    fetched = {sub.id: gateway.retrieve_subscription(sub.id) for sub in candidates}
+    for sub in candidates:
+        apply_subscription(session, account, fetched[sub.id], now=now, actor=actor)
+    paying = [sub for sub in candidates if _still_paying(sub)]
+    if len(paying) < 2:
+        return []
+    kept, *others = sorted(paying, key=_keep_order)
+    for sub in others:
+        reason = f"duplicate of subscription {kept.id}"
+        if sub.status not in GOOD_STATUSES:
+            # past_due: its current period was never paid, so there is nothing to refund,
+            # and the periods it did pay were used.
+            cancel_at_stripe(session, gateway, account, sub, reason=reason, now=now, actor=actor)
+            continue
+        invoice = fetched[sub.id].get("latest_invoice")
+        invoice_id = invoice.get("id") if isinstance(invoice, dict) else invoice
+        # Refund before canceling: a retry after a failure in between still finds the
+        # subscription paying, and the refund's idempotency key makes it happen once.
+        refunds = gateway.refund_invoice(str(invoice_id)) if invoice_id else []
+        cancel_at_stripe(session, gateway, account, sub, reason=reason, now=now, actor=actor)
+        record(
+            session,
+            actor,
+            action="subscription.refund",
+            subject_type="subscription",
+            subject_id=sub.id,
+            account_id=account.id,
+            now=now,
+            after={
+                "invoice": invoice_id,
+                "refunds": [str(r["id"]) for r in refunds],
+                "amount_refunded": sum(int(r.get("amount") or 0) for r in refunds),
+            },
+            reason=reason,
+        )
+    return others
 
 
 def _loses_access(before: dict[str, Any], after: dict[str, Any] | None) -> bool:

@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         "--no-seed", action="store_true", help="start without the Plus product/prices"
     )
     parser.add_argument("--cancel-behavior", choices=("canceled", "unpaid"), default="canceled")
+    parser.add_argument(
+        "--state", default=None, metavar="FILE", help="keep objects in FILE across restarts"
+    )
     args = parser.parse_args(argv)
     try:
         srv = EmulatorServer(
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=not args.no_seed,
             cancel_behavior=args.cancel_behavior,
             log_requests=True,
+            state_path=args.state,
         )
     except RuntimeError as exc:
         sys.stderr.write(f"{exc}\n")

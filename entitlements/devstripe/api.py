@@ -22,6 +22,9 @@ Obj = dict[str, Any]
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("devstripe_api", __name__, url_prefix="/v1")
 IDEMPOTENCY_KEEP = 10_000
+# A key sent with a DELETE (canceling a subscription) replays its first answer too, so a
+# retried cancel gets the canceled subscription instead of "already canceled".
+IDEMPOTENT_METHODS = ("POST", "DELETE")
 
 
 def state() -> EmulatorState:
@@ -102,7 +105,7 @@ def _fingerprint() -> tuple[str, str]:
 
 def _idempotent_replay() -> Response | None:
     key = request.headers.get("Idempotency-Key")
-    if request.method != "POST" or not key:
+    if request.method not in IDEMPOTENT_METHODS or not key:
         return None
     st = state()
     with st.lock:
@@ -132,7 +135,7 @@ def _finish(resp: Response) -> Response:
     replayed = resp.headers.get("Idempotent-Replayed") == "true"
     # Like Stripe, remember results (errors included) but not server failures.
     if (
-        request.method == "POST"
+        request.method in IDEMPOTENT_METHODS
         and key
         and not replayed
         and resp.status_code < 500

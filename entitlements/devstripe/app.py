@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from flask import Flask
+from flask import Flask, Response
 
-from entitlements.devstripe import api, pages
+from entitlements.devstripe import api, catalog, pages
+from entitlements.devstripe.persist import StateFile
 from entitlements.devstripe.state import EmulatorState
 
 
@@ -26,6 +27,7 @@ def create_emulator(
     webhook_endpoints: Sequence[tuple[str, str]] = (),
     seed: bool = True,
     cancel_behavior: str = "canceled",
+    state_path: str | os.PathLike[str] | None = None,
 ) -> Flask:
     """Build the emulator app; its state is `app.extensions["devstripe"]`.
 
@@ -33,13 +35,30 @@ def create_emulator(
     webhook_endpoints: (url, "whsec_...") pairs that receive every event.
     seed: create product `prod_plus`, prices `plus_monthly`/`plus_annual` and code WELCOME10.
     cancel_behavior: what exhausted payment retries do: "canceled" or "unpaid".
+    state_path: a JSON file that keeps the objects across restarts (loaded if present, then
+    rewritten after every request that changed something); None keeps them in memory only.
     """
     refuse_production()
-    state = EmulatorState(public_url=public_url, cancel_behavior=cancel_behavior, seed=seed)
+    state = EmulatorState(public_url=public_url, cancel_behavior=cancel_behavior, seed=False)
+    state_file = StateFile(state_path) if state_path is not None else None
+    restored = state_file is not None and state_file.load(state)
+    if seed and not restored:
+        catalog.seed(state)
     for url, secret in webhook_endpoints:
         state.add_webhook_endpoint(url, secret)
+    if restored:
+        state.requeue_undelivered()
     app = Flask(__name__)
     app.extensions["devstripe"] = state
+    if state_file is not None:
+        app.extensions["devstripe_file"] = state_file
+        state_file.save(state)
+
+        @app.after_request
+        def _save(resp: Response) -> Response:
+            state_file.save(state)
+            return resp
+
     api.register(app)
     app.register_blueprint(pages.bp)
 

@@ -113,6 +113,21 @@ def get_charge(cid: str) -> Obj:
 @api_route("/refunds", ("POST",))
 def create_refund() -> Obj:
     st, p = state(), params()
+    if p.get("payment_intent") and not p.get("charge"):
+        # Stripe refunds a payment intent's successful charge.
+        paid = [
+            c
+            for c in st.all("charge")
+            if c.get("payment_intent") == p["payment_intent"] and c["status"] == "succeeded"
+        ]
+        if not paid:
+            raise StripeError(
+                f"No such payment_intent: '{p['payment_intent']}'",
+                status=404,
+                code="resource_missing",
+                param="payment_intent",
+            )
+        p = {**p, "charge": paid[0]["id"]}
     if not p.get("charge"):
         raise missing("charge")
     ch = st.require(p["charge"], "charge", "charge", "charge")
@@ -140,7 +155,7 @@ def create_refund() -> Obj:
             "charge": ch["id"],
             "currency": ch["currency"],
             "destination_details": None,
-            "payment_intent": None,
+            "payment_intent": ch.get("payment_intent"),
             "reason": get_str(p, "reason"),
             "receipt_number": None,
             "source_transfer_reversal": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import cast
@@ -10,6 +11,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from entitlements.devstripe.app import create_emulator, refuse_production
+from entitlements.devstripe.persist import StateFile
 from entitlements.devstripe.state import EmulatorState
 
 
@@ -33,6 +35,7 @@ class EmulatorServer:
         seed: bool = True,
         cancel_behavior: str = "canceled",
         log_requests: bool = False,
+        state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         refuse_production()
         self.app: Flask = create_emulator(
@@ -40,6 +43,7 @@ class EmulatorServer:
             webhook_endpoints=webhook_endpoints,
             seed=seed,
             cancel_behavior=cancel_behavior,
+            state_path=state_path,
         )
         self.state = cast(EmulatorState, self.app.extensions["devstripe"])
         handler = WSGIRequestHandler if log_requests else QuietRequestHandler
@@ -58,21 +62,25 @@ class EmulatorServer:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
-                kwargs={
-                    "poll_interval": 0.05
-                },  # so stop() returns quickly name="devstripe-http", daemon=True
+                kwargs={"poll_interval": 0.05},  # so stop() returns quickly
+                name="devstripe-http",
+                daemon=True,
             )
             self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and stop webhook delivery."""
+        """Stop serving and stop webhook delivery; write the state file a last time."""
         self.state.shutdown()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
+        state_file = self.app.extensions.get("devstripe_file")
+        if isinstance(state_file, StateFile):
+            # Deliveries finished since the last request changed what events still owe.
+            state_file.save(self.state)
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

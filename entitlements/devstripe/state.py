@@ -151,6 +151,13 @@ class EmulatorState(Store):
         with self.lock:
             return list(self.deliverer.log)
 
+    def requeue_undelivered(self) -> None:
+        """Queue every undelivered event for the endpoints registered now (after a restart)."""
+        with self.lock:
+            for event in self.all("event"):
+                if not event.get("_delivered", True):
+                    self.deliverer.enqueue(event)
+
     def shutdown(self) -> None:
         """Stop the delivery worker thread."""
         self.deliverer.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import random
 import string
@@ -92,6 +93,46 @@ class Store:
     def seq(self, obj_id: str) -> int:
         """Creation order of an object (ties in `created` are common)."""
         return self._seq.get(obj_id, 0)
+
+    # persistence ---------------------------------------------------------
+    def export_state(self, skip_kinds: tuple[str, ...] = ()) -> Obj:
+        """Return every object and counter as plain JSON data (see `persist.py`)."""
+        with self.lock:
+            ids = sorted(
+                (i for i, o in self.objects.items() if o["object"] not in skip_kinds), key=self.seq
+            )
+            return {
+                "counter": self._counter,
+                "clock_offset": self._offset,
+                "objects": [[self._seq[i], self.objects[i]] for i in ids],
+                "retry_offsets": list(self.retry_offsets),
+                "card_fails": sorted(self.card_fails),
+                "invoice_number": self.invoice_number,
+                "idempotency": [
+                    [key, route, digest, status, base64.b64encode(body).decode("ascii")]
+                    for key, (route, digest, status, body) in self.idempotency.items()
+                ],
+            }
+
+    def import_state(self, data: Obj) -> None:
+        """Replace every object and counter with what `export_state` returned."""
+        with self.lock:
+            self.objects.clear()
+            self._seq.clear()
+            self._by_kind.clear()
+            for seq, obj in data["objects"]:
+                self.objects[obj["id"]] = obj
+                self._seq[obj["id"]] = int(seq)
+                self._by_kind[obj["object"]].append(obj["id"])
+            self._counter = int(data["counter"])
+            self._offset = float(data["clock_offset"])
+            self.retry_offsets = tuple(int(s) for s in data["retry_offsets"])
+            self.card_fails = set(data["card_fails"])
+            self.invoice_number = int(data["invoice_number"])
+            self.idempotency = {
+                key: (route, digest, int(status), base64.b64decode(body))
+                for key, route, digest, status, body in data["idempotency"]
+            }
 
     # clocks --------------------------------------------------------------
     def now(self, clock: str | None = None) -> int:

@@ -271,7 +271,13 @@ def _set_trial_end(st: Store, sub: Obj, tr: Tracker, value: Any) -> None:
 def cancel_now(st: Store, sub: Obj) -> None:
     """Cancel immediately (DELETE /v1/subscriptions/{id})."""
     if sub["status"] in ("canceled", "incomplete_expired"):
-        raise StripeError("This subscription has already been canceled.", param="subscription")
+        # As Stripe answers: a canceled subscription counts as deleted for DELETE.
+        raise StripeError(
+            f"No such subscription: '{sub['id']}'",
+            status=404,
+            code="resource_missing",
+            param="id",
+        )
     with st.tracking(sub, None) as tr:
         billing.end_subscription(
             st, sub, tr, at=st.now_for(sub), status="canceled", reason="cancellation_requested"

@@ -1,7 +1,7 @@
 """Tables, one family per module; import from here."""
 
 from .account import Account
-from .admin import Admin, AdminUpload
+from .admin import Admin, AdminUpload, SignInThrottle
 from .audit import AuditEvent
 from .ban import Ban
 from .base import Base
@@ -21,6 +21,7 @@ __all__ = [
     "CheckoutAttempt",
     "Grant",
     "ServiceKey",
+    "SignInThrottle",
     "SigningKey",
     "StripeEvent",
     "Subscription",

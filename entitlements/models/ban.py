@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, BigId, UTCDateTime
 
 MAX_REASON = 2000
+MAX_PUBLIC_MESSAGE = 500
 
 
 class Ban(Base):
@@ -23,7 +24,10 @@ class Ban(Base):
     feature: Mapped[str] = mapped_column(String(32), nullable=False)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The admins' note: shown in the console, the admin API and the audit, never to the reader.
     reason: Mapped[str] = mapped_column(Text, nullable=False)
+    # What the reader and the check API see; None: a neutral sentence with the end date.
+    public_message: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..access import Access, BanFacts, GrantFacts, Policy, SubscriptionFacts, resolve
 from ..errors import InvalidError
 from ..models import Account, Ban, Grant, Subscription
+from ..models.base import dialect_insert
 
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
 
@@ -31,8 +32,15 @@ def ensure_account(session: Session, account_id: str, *, now: datetime) -> Accou
     validate_account_id(account_id)
     account = session.get(Account, account_id)
     if account is None:
-        account = Account(id=account_id, token_version=0, created_at=now)
-        session.add(account)
+        # Two first mentions at once (two grants for a new reader): one inserts, the other
+        # waits for it and finds the row, instead of failing on the primary key.
+        session.execute(
+            dialect_insert(session, Account)
+            .values(id=account_id, token_version=0, created_at=now)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        account = session.get(Account, account_id)
+        assert account is not None
     return account
 
 
@@ -68,6 +76,34 @@ def grant_facts(grant: Grant, policy: Policy) -> GrantFacts:
                       grant.revoked_at)
 
 
+# The reader-facing name of each bannable feature, for the default ban message.
+SUSPENDED = {"comment": "Commenting"}
+
+
+def public_ban_message(feature: str, ends_at: datetime | None, message: str | None) -> str:
+    """Return what a reader is told of a ban: its public message, or a neutral sentence."""
+    if message:
+        return message
+    what = SUSPENDED.get(feature, feature.replace("_", " ").capitalize())
+    if ends_at is None:
+        return f"{what} is suspended."
+    # Made at read time from the ban's end, so extending a ban updates the sentence too.
+    end = ends_at.strftime("%Y-%m-%d" if ends_at.time() == time(0) else "%Y-%m-%d %H:%M UTC")
+    return f"{what} is suspended until {end}."
+
+
+def ban_facts(ban: Ban) -> BanFacts:
+    """Convert a ban row into resolve() input, carrying the public message only."""
+    return BanFacts(
+        ban.id,
+        ban.feature,
+        public_ban_message(ban.feature, ban.ends_at, ban.public_message),
+        ban.starts_at,
+        ban.ends_at,
+        ban.lifted_at,
+    )
+
+
 def load_facts(session: Session, account_id: str, policy: Policy) -> Facts:
     """Read the subscriptions, grants and bans of one account."""
     subs = session.scalars(select(Subscription).where(Subscription.account_id == account_id))
@@ -76,9 +112,7 @@ def load_facts(session: Session, account_id: str, policy: Policy) -> Facts:
     return Facts(
         subscriptions=tuple(subscription_facts(s) for s in subs),
         grants=tuple(grant_facts(g, policy) for g in grants),
-        bans=tuple(
-            BanFacts(b.id, b.feature, b.reason, b.starts_at, b.ends_at, b.lifted_at) for b in bans
-        ),
+        bans=tuple(ban_facts(b) for b in bans),
     )
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..clock import to_rfc3339
-from ..errors import ConflictError, InvalidError, NotFoundError
+from ..errors import ConflictError, InvalidError, NotFoundError, UnprocessableError
 from ..models import Account, Ban
-from .accounts import ensure_account, validate_account_id
+from ..models.ban import MAX_PUBLIC_MESSAGE
+from .accounts import ensure_account, public_ban_message, validate_account_id
 from .audit import Actor, record
 from .grants import check_reason
 
@@ -28,12 +29,25 @@ def ban_json(ban: Ban) -> dict[str, Any]:
         "starts_at": to_rfc3339(ban.starts_at),
         "ends_at": to_rfc3339(ban.ends_at),
         "reason": ban.reason,
+        "public_message": public_ban_message(ban.feature, ban.ends_at, ban.public_message),
         "actor": ban.actor,
         "created_at": to_rfc3339(ban.created_at),
         "lifted_at": to_rfc3339(ban.lifted_at),
         "lifted_by": ban.lifted_by,
         "lift_reason": ban.lift_reason,
     }
+
+
+def check_public_message(message: str | None) -> str | None:
+    """Return a stripped public message (None if blank: the default), or raise if too long."""
+    text = message or ""
+    # Measured before stripping, exactly as the OpenAPI document's maxLength counts.
+    if len(text) > MAX_PUBLIC_MESSAGE:
+        raise InvalidError(
+            f"public_message must be at most {MAX_PUBLIC_MESSAGE} characters",
+            field="public_message",
+        )
+    return text.strip() or None
 
 
 def add_ban(
@@ -45,13 +59,15 @@ def add_ban(
     actor: Actor,
     now: datetime,
     ends_at: datetime | None = None,
+    public_message: str | None = None,
 ) -> Ban:
     """Ban an account from a feature, permanently or until `ends_at`."""
     if feature not in BANNABLE_FEATURES:
         raise InvalidError(f"only {', '.join(BANNABLE_FEATURES)} can be banned", field="feature")
     text = check_reason(reason)
+    shown = check_public_message(public_message)
     if ends_at is not None and ends_at <= now:
-        raise InvalidError("the end of a ban must be in the future", field="ends_at")
+        raise UnprocessableError("the end of a ban must be in the future", field="ends_at")
     account = ensure_account(session, account_id, now=now)
     # Withdrawing access makes earlier answers stale at once.
     account.token_version += 1
@@ -61,6 +77,7 @@ def add_ban(
         starts_at=now,
         ends_at=ends_at,
         reason=text,
+        public_message=shown,
         actor=actor.name,
         created_at=now,
     )
@@ -116,7 +133,7 @@ def extend_ban(
     text = check_reason(reason)
     _check_in_force(ban, now)
     if ends_at is not None and ends_at <= now:
-        raise InvalidError("the new end must be in the future; lift the ban to end it now",
+        raise UnprocessableError("the new end must be in the future; lift the ban to end it now",
                            field="ends_at")
     before = ban_json(ban)
     ban.ends_at = ends_at

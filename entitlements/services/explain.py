@@ -14,11 +14,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import Access, BanFacts, Policy, resolve, subscription_window
+from ..access import Access, Policy, resolve, subscription_window
 from ..clock import to_rfc3339
 from ..errors import NotFoundError
 from ..models import Account, AuditEvent, Ban, Grant, Subscription
-from .accounts import grant_facts, subscription_facts, validate_account_id
+from .accounts import (
+    ban_facts,
+    grant_facts,
+    public_ban_message,
+    subscription_facts,
+    validate_account_id,
+)
 
 # Newest audit records shown in a timeline; the audit API pages through the rest.
 TIMELINE_AUDIT_LIMIT = 200
@@ -43,7 +49,8 @@ class RestrictionFact:
     """A ban of a feature and its window."""
 
     ref: str  # "ban:<id>"
-    reason: str
+    reason: str  # the admins' note
+    public_message: str  # what the reader is told
     starts_at: datetime
     ends_at: datetime | None  # the effective end (lifting applied); None: permanent
     active: bool
@@ -158,7 +165,13 @@ def _ban_restriction(ban: Ban, now: datetime) -> RestrictionFact:
     if ban.lifted_at is not None and ban.lifted_at <= now:
         state = "lifted"
     return RestrictionFact(
-        f"ban:{ban.id}", ban.reason, ban.starts_at, end, state == "active", state
+        f"ban:{ban.id}",
+        ban.reason,
+        public_ban_message(ban.feature, ban.ends_at, ban.public_message),
+        ban.starts_at,
+        end,
+        state == "active",
+        state,
     )
 
 
@@ -247,7 +260,7 @@ def explain_account(
     access = resolve(
         [subscription_facts(s) for s in subs],
         [grant_facts(g, policy) for g in grants],
-        [BanFacts(b.id, b.feature, b.reason, b.starts_at, b.ends_at, b.lifted_at) for b in bans],
+        [ban_facts(b) for b in bans],
         now=now,
         policy=policy,
     )

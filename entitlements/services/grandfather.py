@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..clock import parse_datetime, to_rfc3339
-from ..errors import InvalidError
+from ..errors import InvalidError, UnprocessableError
 from ..models import Account, Grant
 from ..models.base import dialect_insert
 from .accounts import ACCOUNT_ID
@@ -121,7 +121,7 @@ def _header_columns(record: list[str]) -> tuple[int, int]:
     names = [field.strip().lower() for field in record]
     if sorted(names) != sorted(HEADER):
         got = ",".join(field.strip() for field in record)[:100]
-        raise InvalidError(
+        raise UnprocessableError(
             f"line 1 must be the header {','.join(HEADER)} (got {got!r}); "
             "add it as the first line"
         )
@@ -174,7 +174,9 @@ def parse_import(
         while header is not None and not any(field.strip() for field in header):
             header = next(reader, None)
         if header is None:
-            raise InvalidError(f"the file is empty; its first line must be {','.join(HEADER)}")
+            raise UnprocessableError(
+                f"the file is empty; its first line must be {','.join(HEADER)}"
+            )
         columns = _header_columns(header)
         done = 0
         for record in reader:
@@ -195,7 +197,7 @@ def parse_import(
         if progress is not None:
             progress(done % BATCH)
     except csv.Error as exc:
-        raise InvalidError(f"line {reader.line_num}: not valid CSV ({exc})") from exc
+        raise UnprocessableError(f"line {reader.line_num}: not valid CSV ({exc})") from exc
     return ParsedFile(cutoff, tuple(before), tuple(after), tuple(invalid))
 
 
@@ -284,7 +286,7 @@ def apply_import(
 ) -> ImportResult:
     """Grant comment from the cutoff, following the policy end, to every new account."""
     if plan.invalid and not skip_invalid:
-        raise InvalidError(invalid_summary(plan))
+        raise UnprocessableError(invalid_summary(plan))
     _lock_imports(session)
     meanwhile = grandfathered_among(session, (row.account_id for row in plan.new))
     rows = [row for row in plan.new if row.account_id not in meanwhile]
@@ -349,3 +351,14 @@ def apply_import(
     # Flush for the audit record's id, which the caller reports.
     session.flush()
     return ImportResult(plan, len(rows), accounts_created, len(meanwhile), event.id)
+
+
+def period_warnings(until: datetime, *, now: datetime) -> list[str]:
+    """Say plainly when imported rows grant nothing because the period has already ended."""
+    if until > now:
+        return []
+    return [
+        f"the grandfather period ended on {to_rfc3339(until)} "
+        "(ENTITLEMENTS_GRANDFATHER_UNTIL): these rows grant no commenting until the period "
+        "is moved"
+    ]

@@ -10,13 +10,15 @@ from sqlalchemy.orm import Session
 
 from ..catalog import FEATURES
 from ..clock import to_rfc3339
-from ..errors import ConflictError, InvalidError, NotFoundError
+from ..errors import ConflictError, InvalidError, NotFoundError, UnprocessableError
 from ..models import Grant
+from ..vocabulary import GRANT_KINDS
 from .accounts import ensure_account, validate_account_id
 from .audit import Actor, record
 
-GRANT_KINDS = ("grandfather", "comp")
 MAX_REASON = 2000
+# The white space a reason may not consist of; the OpenAPI pattern names the same characters.
+ASCII_SPACE = " \t\n\r\f\v"
 
 
 def grant_json(grant: Grant) -> dict[str, Any]:
@@ -40,11 +42,13 @@ def grant_json(grant: Grant) -> dict[str, Any]:
 
 def check_reason(reason: str | None) -> str:
     """Return a stripped reason, or raise if it is missing or longer than 2000 characters."""
-    text = (reason or "").strip()
+    # Measured before stripping and stripped of ASCII white space only, exactly as the OpenAPI
+    # document's maxLength and pattern state it.
+    if len(reason or "") > MAX_REASON:
+        raise InvalidError(f"reason must be at most {MAX_REASON} characters", field="reason")
+    text = (reason or "").strip(ASCII_SPACE)
     if not text:
         raise InvalidError("a reason is required", field="reason")
-    if len(text) > MAX_REASON:
-        raise InvalidError(f"reason must be at most {MAX_REASON} characters", field="reason")
     return text
 
 
@@ -65,7 +69,7 @@ def follows_policy(
     if kind != "grandfather" or ends_at is not None:
         return False
     if policy_end is not None and policy_end <= now:
-        raise InvalidError(
+        raise UnprocessableError(
             f"the grandfather period ended at {to_rfc3339(policy_end)}; "
             "give this grant its own end",
             field="ends_at",
@@ -100,7 +104,7 @@ def add_grant(
     text = check_reason(reason)
     start = starts_at or now
     if ends_at is not None and ends_at <= start:
-        raise InvalidError("the end must be after the start", field="ends_at")
+        raise UnprocessableError("the end must be after the start", field="ends_at")
     ensure_account(session, account_id, now=now)
     grant = Grant(
         account_id=account_id,
@@ -153,10 +157,10 @@ def extend_grant(
     if grant.revoked_at is not None:
         raise ConflictError(f"grant {grant_id} was revoked; add a new grant instead")
     if ends_at is not None and ends_at <= grant.starts_at:
-        raise InvalidError("the end must be after the start", field="ends_at")
+        raise UnprocessableError("the end must be after the start", field="ends_at")
     if ends_at is not None and ends_at < now:
         # Answers already given stay true: to end a grant now, set the end to now or revoke.
-        raise InvalidError(
+        raise UnprocessableError(
             "the new end must not be in the past; revoke to end it now", field="ends_at"
         )
     before = grant_json(grant)

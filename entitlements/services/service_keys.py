@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, InvalidError, NotFoundError
 from ..models import ServiceKey
+from ..vocabulary import SCOPES
 from .audit import Actor, record
 
-SCOPES = ("entitlements:read", "tokens:issue", "admin")
 KEY_PREFIX = "ent_sk_"
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 

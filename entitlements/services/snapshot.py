@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..access import BanFacts, GrantFacts, Policy, SubscriptionFacts
-from .accounts import Facts
+from .accounts import Facts, public_ban_message
 from .service_keys import Caller
 
 _SQL = """
@@ -27,7 +27,7 @@ _SQL = """
            g.starts_at, g.ends_at, g.revoked_at, NULL, NULL, g.ends_by_policy
       FROM grants g WHERE g.account_id = {account}
     UNION ALL
-    SELECT 'b', CAST(b.id AS VARCHAR(32)), b.feature, b.reason,
+    SELECT 'b', CAST(b.id AS VARCHAR(32)), b.feature, b.public_message,
            b.starts_at, b.ends_at, b.lifted_at, NULL, NULL, NULL
       FROM bans b WHERE b.account_id = {account}
     UNION ALL
@@ -93,7 +93,10 @@ def read_snapshot(rows: list[tuple[Any, ...]], policy: Policy) -> Snapshot:
             ends_at = policy.grant_end(_utc(t2), bool(flag))
             grants.append(GrantFacts(int(ident), a, b, _at(t1), ends_at, _utc(t3)))
         elif kind == "b":
-            bans.append(BanFacts(int(ident), a, b, _at(t1), _utc(t2), _utc(t3)))
+            # The public message only: the admins' note (bans.reason) is never read here.
+            ends_at = _utc(t2)
+            message = public_ban_message(a, ends_at, b)
+            bans.append(BanFacts(int(ident), a, message, _at(t1), ends_at, _utc(t3)))
         else:
             caller = Caller(ident, frozenset(a.split()))
     return Snapshot(caller, Facts(tuple(subs), tuple(grants), tuple(bans)))

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..forksafe import renew_after_fork
 from ..models import SigningKey
 
 # ES256, chosen by measurement (bench/token_algorithms.py, numbers in the README).
@@ -163,12 +164,17 @@ class KeyRing:
     def __init__(self, secret_key: str) -> None:
         self._secret_key = secret_key
         self._lock = threading.Lock()
+        renew_after_fork(self, KeyRing._new_lock)
         self._rows: list[SigningKey] = []
         self._loaded_at = float("-inf")
         self._private: dict[str, ec.EllipticCurvePrivateKey] = {}
         # The signer last found: (rows it was found in, from, until, kid). It signs for as
         # long as the same rows are cached and no other key activates.
         self._current: tuple[list[SigningKey], datetime, datetime | None, str] | None = None
+
+    def _new_lock(self) -> None:
+        # A lock held by another thread at the fork would stay held in the child forever.
+        self._lock = threading.Lock()
 
     def rows(self, session: Callable[[], Session]) -> list[SigningKey]:
         """Return the key rows, from cache when fresh (a session is opened only to reload)."""

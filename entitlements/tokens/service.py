@@ -6,13 +6,50 @@ from collections.abc import Callable
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..access import Access
+from ..clock import to_rfc3339
 from ..config import Config
 from ..errors import InvalidError, UnavailableError
+from ..models import SigningKey
+from ..services.audit import Actor, record
 from .issue import IssuedToken, issue_token
 from .keys import ALGORITHM, KeyRing, rotate
+
+# Who made a development key nobody asked for: at start-up, or on the first token.
+STARTUP_ACTOR = Actor("system:startup")
+FIRST_USE_ACTOR = Actor("system:first-use")
+
+
+def create_first_key(
+    session: Session, *, config: Config, now: datetime, actor: Actor
+) -> SigningKey | None:
+    """Create and audit the first signing key (signing at once) unless a key exists.
+
+    Development only: production never generates a key (`signing-keys rotate` does, on purpose).
+    """
+    if config.is_production or session.scalar(select(SigningKey.kid).limit(1)) is not None:
+        return None
+    row = rotate(
+        session,
+        secret_key=config.secret_key,
+        now=now,
+        publish_delay=config.signing_key_publish_delay,
+    )
+    record(
+        session,
+        actor,
+        action="signing_key.create",
+        subject_type="signing_key",
+        subject_id=row.kid,
+        account_id=None,
+        now=now,
+        after={"kid": row.kid, "alg": row.alg, "activates_at": to_rfc3339(row.activates_at)},
+        reason="first signing key of a development instance",
+    )
+    return row
 
 
 def signing_key(
@@ -24,14 +61,11 @@ def signing_key(
     """
     signer = keyring.signer(session, now=now)
     if signer is None and not config.is_production:
-        rotate(
-            session(),
-            secret_key=config.secret_key,
-            now=now,
-            publish_delay=config.signing_key_publish_delay,
-        )
-        # Flush so the refreshed key ring sees the new row inside this transaction.
-        session().flush()
+        # The cached key table may predate a key made elsewhere: the first key is made only
+        # when the table is empty, and the ring is reloaded either way.
+        if create_first_key(session(), config=config, now=now, actor=FIRST_USE_ACTOR):
+            # Flush so the refreshed key ring sees the new row inside this transaction.
+            session().flush()
         keyring.refresh(session())
         signer = keyring.signer(session, now=now)
     if signer is None:

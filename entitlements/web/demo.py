@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response
 
 from ..app import now, runtime
 from ..services.accounts import validate_account_id
-from ..tokens.handoff import create_handoff
+from ..tokens.handoff import NEXT_PAGES, create_handoff
 from .csrf import check_csrf, csrf_token
 
 bp = Blueprint("demo", __name__, template_folder="templates")
@@ -28,6 +28,9 @@ def sign_in() -> Response:
     check_csrf()
     account_id = validate_account_id(request.form.get("account_id", "").strip())
     next_page = request.form.get("next", "/account")
+    if next_page not in NEXT_PAGES:
+        # Only the subscriber pages: anything else (off-site, CR/LF) goes to the account page.
+        next_page = "/account"
     rt = runtime()
     url, _ = create_handoff(
         secret_key=rt.config.secret_key, public_url="", account_id=account_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,15 @@ from ..catalog import Catalog
 CACHE_SECONDS = 300
 _cache: dict[str, tuple[float, dict[str, object] | None]] = {}
 _lock = threading.Lock()
+
+
+def _new_lock() -> None:
+    # A lock held by another thread at a fork would stay held in the child forever.
+    global _lock  # noqa: PLW0603 - the module's one lock, replaced only in a forked child
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ from werkzeug.wrappers import Response
 from .. import db
 from ..app import gateway, now, request_actor, runtime
 from ..billing.checkout import live_subscription, open_portal, start_checkout
+from ..billing.handlers import revocation_kind
 from ..billing.stripe_gateway import StripeNotFoundError
 from ..billing.sync import sync_subscription
 from ..errors import UnauthorizedError
 from ..models import Subscription
+from ..pages import add_page_headers
 from ..services.accounts import access_for
 from ..tokens.handoff import redeem_handoff
 from .csrf import check_csrf, csrf_token
@@ -43,9 +45,15 @@ def format_date(value: datetime | None) -> str:
     return value.strftime("%B %-d, %Y") if value else ""
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _inject() -> dict[str, Any]:
+    # App-wide: error pages outside this blueprint (404s, the demo) link to the magazine too.
     return {"site_url": runtime().config.site_url}
+
+
+# The sign-out form sits in every page's header, whichever view rendered it.
+bp.add_app_template_global(csrf_token, "csrf_token")
+bp.after_app_request(add_page_headers)
 
 
 def signed_in_account() -> str:
@@ -120,7 +128,9 @@ def success() -> str:
     checkout_id = request.args.get("session_id", "")
     if checkout_id.startswith("cs_") and len(checkout_id) < 255:
         # Ask Stripe, not the URL: sync the subscription only if the session is this
-        # reader's own, so a late webhook does not leave the reader wondering.
+        # reader's own, so a late webhook does not leave the reader wondering. Sync only:
+        # settling a second subscription (refund, cancel) is the webhooks' job, as its
+        # Stripe calls could outlast the worker timeout of a GET.
         try:
             checkout = gateway().retrieve_checkout_session(checkout_id)
         except StripeNotFoundError:
@@ -157,11 +167,17 @@ def cancel() -> str:
     )
 
 
-@bp.route("/account/billing", methods=["GET", "POST"])
+@bp.get("/account/billing")
+def billing_page() -> str:
+    """Offer the button that opens billing; a GET (a link, a prefetch) creates nothing."""
+    signed_in_account()
+    return render_template("billing.html", csrf=csrf_token())
+
+
+@bp.post("/account/billing")
 def billing() -> Response:
     """Open the Stripe customer portal for the signed-in reader."""
-    if request.method == "POST":
-        check_csrf()
+    check_csrf()
     account_id = signed_in_account()
     target = open_portal(
         db.session(),
@@ -171,6 +187,21 @@ def billing() -> Response:
         now=now(),
     )
     return redirect(target.url, code=303)
+
+
+@bp.post("/account/sign-out")
+def sign_out() -> str:
+    """Forget the reader in this browser (an admin's console session stays)."""
+    check_csrf()
+    session.pop("account_id", None)
+    session.pop("email", None)
+    return render_template(
+        "message.html",
+        title="You are signed out",
+        message="This browser no longer shows your account here.",
+        link=runtime().config.site_url,
+        link_text="Back to the magazine",
+    )
 
 
 @bp.get("/account")
@@ -199,6 +230,7 @@ def account() -> str:
         features=access.features,
         feature_names=FEATURE_NAMES,
         grandfather_until=grandfather[0].ends_at if grandfather else None,
+        revoked=revocation_kind(sub.access_revoked_reason) if sub else None,
         bans=access.restrictions,
         csrf=csrf_token(),
     )

@@ -93,7 +93,7 @@ def test_once_the_grandfather_period_ended_a_grant_needs_its_own_end(
     before = rows(app)
     form = {"feature": "comment", "kind": "grandfather", "reason": "x"}
     response = console.post(f"{PAGE}/grants", form)
-    assert response.status_code == 400
+    assert response.status_code == 422  # a rule of time, not of the form's shape
     assert "the grandfather period ended at 2025-02-28T00:00:00Z" in text(response)
     assert rows(app) == before
 
@@ -116,7 +116,8 @@ def test_a_bad_grant_form_writes_nothing_and_says_why(
     signed_in.get(PAGE)
     before = rows(signed_in.app)
     response = signed_in.post(f"{PAGE}/grants", {"kind": "comp", **form})
-    assert response.status_code == 400
+    # 422: the form is well formed but breaks a rule of time (an end before the start).
+    assert response.status_code == (422 if message == "after the start" else 400)
     page = text(response)
     assert message in page
     assert 'id="grant-error"' in page
@@ -276,9 +277,38 @@ def test_a_bad_ban_form_writes_nothing(
     signed_in.get(PAGE)
     before = rows(signed_in.app)
     response = signed_in.post(f"{PAGE}/bans", {"feature": "comment", **form})
-    assert response.status_code == 400
+    assert response.status_code == (422 if message == "must be in the future" else 400)
     assert message in text(response)
     assert 'id="ban-error"' in text(response)
+    assert rows(signed_in.app) == before
+
+
+def test_the_ban_form_takes_a_message_for_the_reader_apart_from_the_note(
+    signed_in: Console,
+) -> None:
+    signed_in.get(PAGE)
+    response = signed_in.post(
+        f"{PAGE}/bans",
+        {"feature": "comment", "reason": "same person as troll-2",
+         "public_message": "Commenting is paused while we review a report."},
+    )
+    assert response.status_code == 303
+    row = one(signed_in.app, Ban)
+    assert isinstance(row, Ban)
+    assert row.public_message == "Commenting is paused while we review a report."
+    page = text(signed_in.get(PAGE))
+    assert "Reader sees: Commenting is paused while we review a report." in page
+    assert "same person as troll-2" in page
+
+
+def test_a_too_long_public_message_writes_nothing(signed_in: Console) -> None:
+    signed_in.get(PAGE)
+    before = rows(signed_in.app)
+    response = signed_in.post(
+        f"{PAGE}/bans", {"feature": "comment", "reason": "spam", "public_message": "m" * 501}
+    )
+    assert response.status_code == 400
+    assert "public_message must be at most 500 characters" in text(response)
     assert rows(signed_in.app) == before
 
 

@@ -95,6 +95,10 @@ def test_subscribe_then_cancel_at_period_end_in_a_real_browser(
 
     browser.get(handoff)
     wait_url(browser, f"{world.app_url}/subscribe")
+    # The hand-off's one-time token and the reader's email stay out of the address bar.
+    assert browser.current_url == f"{world.app_url}/subscribe"
+    assert "reader42@example.com" not in handoff
+    assert text(browser, "signed-in-as") == "Signed in as reader-42 (reader42@example.com)"
     assert "$5.00" in text(browser, "offer-plus_monthly")
     wait_for(browser, "choose-plus_monthly").click()
 
@@ -124,3 +128,9 @@ def test_subscribe_then_cancel_at_period_end_in_a_real_browser(
     shown = reload_until(browser, "renewal", "cancelled")
     assert "ends on" in shown
     assert world.features("reader-42") == ["ad_free", "archive", "comment", "digital_edition"]
+
+    browser.find_element(By.ID, "sign-out").click()
+    assert text(browser, "message") == "This browser no longer shows your account here."
+    assert not browser.find_elements(By.ID, "signed-in-as")
+    browser.get(f"{world.app_url}/account")
+    assert "sign in on the magazine" in text(browser, "message")

@@ -213,7 +213,8 @@ def test_account_billing_opens_the_portal_for_this_customer(stripe_world: Stripe
     client = sign_in(world, "reader")
     pay(choose(client).headers["Location"])
     world.deliver()
-    response = client.get("/account/billing")
+    page = client.get("/account/billing").get_data(as_text=True)
+    response = client.post("/account/billing", data={"csrf": csrf(page)})
     assert response.status_code == 303
     portal_id = response.headers["Location"].split("/portal/")[1]
     portal = world.state.retrieve(portal_id)

@@ -199,7 +199,10 @@ def test_full_refund_ends_access_at_once_but_partial_does_not(stripe_world: Stri
     assert "subscription.revoke" in actions
 
 
-def test_a_paid_renewal_after_a_refund_restores_access(stripe_world: StripeWorld) -> None:
+@pytest.mark.parametrize("world_settings", [{"CANCEL_ON_REVOKE": "false"}], indirect=True)
+def test_a_paid_renewal_after_a_refund_restores_access_when_not_canceled(
+    stripe_world: StripeWorld,
+) -> None:
     world = stripe_world
     start_clock(world)
     sub_id = subscribe(world, "forgiven")

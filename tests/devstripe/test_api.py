@@ -262,3 +262,26 @@ def test_checkout_helper_endpoints(client: stripe.StripeClient, state: EmulatorS
     )
     raw = client.raw_request("post", "/v1/test_helpers/devstripe/advance", seconds=3600)
     assert client.deserialize(raw, api_mode="V1").now >= state.now() - 1
+
+
+def test_a_retried_cancel_with_its_idempotency_key_replays_the_cancel(
+    client: stripe.StripeClient,
+) -> None:
+    cust = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    sub = client.v1.subscriptions.create(
+        params={"customer": cust.id, "items": [{"price": "price_plus_monthly"}]}
+    )
+    first = client.v1.subscriptions.cancel(sub.id, options={"idempotency_key": "cancel-1"})
+    again = client.v1.subscriptions.cancel(sub.id, options={"idempotency_key": "cancel-1"})
+    assert (first.status, again.status) == ("canceled", "canceled")
+    assert again.last_response.headers.get("Idempotent-Replayed") == "true"
+    # Without the key, a second cancel is refused as Stripe refuses it: as if deleted.
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.subscriptions.cancel(sub.id)
+    assert (exc.value.http_status, exc.value.code) == (404, "resource_missing")
+    assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"

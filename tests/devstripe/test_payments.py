@@ -102,3 +102,30 @@ def test_invoice_pay_failure_raises_card_error(client: stripe.StripeClient) -> N
                 "payment_behavior": "error_if_incomplete",
             }
         )
+
+
+def test_refund_by_payment_intent_refunds_its_charge(
+    client: stripe.StripeClient, state: EmulatorState
+) -> None:
+    charge = _paid_charge(client, state)
+    refund = client.v1.refunds.create(params={"payment_intent": charge.payment_intent})
+    assert (refund.charge, refund.amount, refund.payment_intent) == (
+        charge.id,
+        charge.amount,
+        charge.payment_intent,
+    )
+    assert client.v1.charges.retrieve(charge.id).refunded is True
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.refunds.create(params={"payment_intent": "pi_unknown"})
+    assert (exc.value.http_status, exc.value.param) == (404, "payment_intent")
+
+
+def test_a_retried_refund_with_its_idempotency_key_refunds_once(
+    client: stripe.StripeClient, state: EmulatorState
+) -> None:
+    charge = _paid_charge(client, state)
+    params: dict[str, str] = {"payment_intent": str(charge.payment_intent)}
+    first = client.v1.refunds.create(params=params, options={"idempotency_key": "refund-1"})  # type: ignore[arg-type]
+    again = client.v1.refunds.create(params=params, options={"idempotency_key": "refund-1"})  # type: ignore[arg-type]
+    assert first.id == again.id
+    assert len(client.v1.refunds.list(params={"charge": charge.id}).data) == 1

@@ -66,7 +66,9 @@ def test_explain_lists_every_feature_with_its_sources_bans_windows_and_the_answe
          "ends_by_policy": True},
     ]
     assert comment["restrictions"] == [
-        {"ref": f"ban:{ban_id}", "reason": "spam", "starts_at": iso(),
+        {"ref": f"ban:{ban_id}", "reason": "spam",
+         "public_message": "Commenting is suspended until 2026-01-18 12:00 UTC.",
+         "starts_at": iso(),
          "ends_at": iso(timedelta(days=3)), "active": True, "state": "active"}
     ]
     archive = _feature(body, "archive")
@@ -254,12 +256,30 @@ def test_audit_pages_with_a_cursor_without_gaps_or_repeats(
     assert seen == ids
 
 
+def test_an_audit_window_ending_before_it_starts_is_422(admin: Admin) -> None:
+    response = admin.get("/audit", since="2026-01-02T00:00:00Z", until="2026-01-01T00:00:00Z")
+    assert response.status_code == 422  # both fit the document; their order does not
+    assert response.mimetype == "application/problem+json"
+    assert "until must be after since" in response.json["detail"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"since": "2026-01-01"}, {"until": "2026-01-01T00:00:00"}, {"since": "2026-W01"}],
+)
+def test_audit_times_must_be_rfc3339_as_the_document_says(
+    admin: Admin, params: dict[str, str]
+) -> None:
+    response = admin.get("/audit", **params)
+    assert response.status_code == 400
+    assert "RFC 3339" in response.json["detail"]
+
+
 @pytest.mark.parametrize(
     "params",
     [
         {"since": "yesterday"},
         {"until": "2026-13-01"},
-        {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
         {"limit": "0"},
         {"limit": "-1"},
         {"limit": "9" * 30},

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -13,6 +14,7 @@ from tests.conftest import FakeClock, Keys
 from tests.factories import add_subscription, ban, grant
 
 READ = "entitlements:read"
+ISSUE = "tokens:issue"
 
 
 def test_unknown_account_gets_the_empty_answer_in_the_same_shape(
@@ -55,9 +57,37 @@ def test_ban_shows_as_a_restriction_and_removes_only_comment(
     body = client.get("/v1/accounts/reader-2/entitlements", headers=keys.header(READ)).json
     assert body["features"] == ["ad_free", "archive", "digital_edition"]
     assert body["restrictions"] == [
-        {"feature": "comment", "reason": "spam", "ends_at": "2026-01-18T12:00:00Z"}
+        {
+            "feature": "comment",
+            "message": "Commenting is suspended until 2026-01-18 12:00 UTC.",
+            "ends_at": "2026-01-18T12:00:00Z",
+        }
     ]
     assert body["valid_until"] == "2026-01-18T12:00:00Z"
+
+
+def test_the_check_api_returns_a_bans_public_message_never_its_note(
+    app: Flask, client: FlaskClient, keys: Keys, clock
+) -> None:  # type: ignore[no-untyped-def]
+    note = "INTERNAL: same person as reader-7, see ticket 4411"
+    ban(app, "reader-2", now=clock.now, reason=note,
+        public_message="  Commenting is paused while we review a report.  ")
+    ban(app, "reader-3", now=clock.now, reason=note)
+    ban(app, "reader-4", now=clock.now, reason=note, ends_at=datetime(2026, 3, 1, tzinfo=UTC))
+    answers = {
+        account: client.get(f"/v1/accounts/{account}/entitlements", headers=keys.header(READ))
+        for account in ("reader-2", "reader-3", "reader-4")
+    }
+    assert [a.json["restrictions"][0]["message"] for a in answers.values()] == [
+        "Commenting is paused while we review a report.",
+        "Commenting is suspended.",
+        "Commenting is suspended until 2026-03-01.",
+    ]
+    token = client.post("/v1/accounts/reader-2/tokens", headers=keys.header(ISSUE))
+    assert token.status_code == 201
+    claims = jwt.decode(token.json["token"], options={"verify_signature": False})
+    for text in [a.get_data(as_text=True) for a in answers.values()] + [str(claims)]:
+        assert "INTERNAL" not in text
 
 
 def test_answer_follows_the_clock_without_any_sweep(

@@ -404,7 +404,9 @@ def test_bans_add_withholds_comment_until_the_given_time(
     status, body = entitlements(live_app, keys.make(READ), "reader-1")
     assert status == 200
     assert body["features"] == ["ad_free", "archive", "digital_edition"]
-    assert body["restrictions"] == [{"feature": "comment", "reason": "spam", "ends_at": iso(until)}]
+    [restriction] = body["restrictions"]
+    assert (restriction["feature"], restriction["ends_at"]) == ("comment", iso(until))
+    assert restriction["message"].startswith("Commenting is suspended until ")
     [event] = audit_events(app, "ban.add")
     assert (event.subject_type, event.subject_id) == ("ban", str(row.id))
     assert event.account_id == "reader-1"
@@ -416,6 +418,18 @@ def test_bans_add_without_until_is_permanent(cli: Cli, app: Flask) -> None:
     assert lines[0].endswith("reader-1 may not comment until never")
     with app.app_context():
         assert db.session().scalars(select(Ban)).one().ends_at is None
+
+
+def test_bans_add_takes_a_public_message_apart_from_the_reason(cli: Cli, app: Flask) -> None:
+    cli.ok(
+        "bans", "add", "reader-1", "--feature", "comment", "--reason", "ticket 4411",
+        "--public-message", "Your comments are paused for a week.",
+    )  # fmt: skip
+    with app.app_context():
+        row = db.session().scalars(select(Ban)).one()
+    assert (row.reason, row.public_message) == (
+        "ticket 4411", "Your comments are paused for a week."
+    )
 
 
 def test_bans_add_accepts_a_reason_of_exactly_2000_characters(cli: Cli, app: Flask) -> None:
@@ -470,7 +484,10 @@ def test_accounts_show_prints_the_features_and_why(cli: Cli, app: Flask, live_ap
             rf"^\s+{feature}\s+through subscription \(sub_reader-1_active\)", text, re.M
         )
     assert re.search(
-        rf"^\s+comment\s+WITHHELD by ban:{ban_id} until never: personal attacks$", text, re.M
+        rf"^\s+comment\s+WITHHELD by ban:{ban_id} until never: personal attacks "
+        r"\(reader sees: Commenting is suspended\.\)$",
+        text,
+        re.M,
     )
     assert "not held: comment" in text
     assert table_rows(app) == before
@@ -533,28 +550,44 @@ def demo_counts(app: Flask) -> dict[str, int]:
     return {name: len(rows[name]) for name in DEMO_TABLES}
 
 
-def test_demo_load_is_idempotent_and_prints_a_working_key_last(
+def test_demo_load_is_idempotent_and_prints_one_working_key_last(
     cli: Cli, app: Flask, live_app: Flask
 ) -> None:
     first = cli.ok("demo", "load")
     assert first[0] == "loaded demo accounts:"
-    assert first[-2] == "demo service key (all scopes):"
+    key_file = cli.instance / "demo-service-key"
+    assert first[-2] == f"demo service key (all scopes; the same every run: KEY=$(cat {key_file})):"
     loaded = demo_counts(app)
     assert loaded == {"accounts": 4, "grants": 3, "bans": 1, "subscriptions": 1}
+    assert key_file.read_text() == first[-1] + "\n"
+    assert key_file.stat().st_mode & 0o777 == 0o600
 
     second = cli.ok("demo", "load")
     assert second[0] == "demo accounts already loaded:"
     assert demo_counts(app) == loaded
-    assert count(app, ServiceKey) == 2
-    assert first[-1] != second[-1]
+    # The key kept in the instance folder is printed again, not a new all-scope key added.
+    assert count(app, ServiceKey) == 1
+    assert first[-1] == second[-1]
 
-    for key in (first[-1], second[-1]):
-        status, body = entitlements(live_app, key, "demo-subscriber")
-        assert status == 200
-        assert body["features"] == ["ad_free", "archive", "comment", "digital_edition"]
+    status, body = entitlements(live_app, second[-1], "demo-subscriber")
+    assert status == 200
+    assert body["features"] == ["ad_free", "archive", "comment", "digital_edition"]
     banned = entitlements(live_app, second[-1], "demo-banned")[1]
     assert banned["features"] == []
     assert [r["feature"] for r in banned["restrictions"]] == ["comment"]
+
+
+def test_demo_load_replaces_a_kept_demo_key_that_no_longer_works(
+    cli: Cli, app: Flask, live_app: Flask
+) -> None:
+    first = cli.ok("demo", "load")[-1]
+    cli.ok("service-keys", "revoke", "demo")
+
+    second = cli.ok("demo", "load")[-1]
+
+    assert second != first
+    assert (cli.instance / "demo-service-key").read_text() == second + "\n"
+    assert entitlements(live_app, second, "demo-subscriber")[0] == 200
 
 
 def test_demo_load_records_its_changes_under_the_cli_operator(cli: Cli, app: Flask) -> None:
@@ -661,6 +694,9 @@ BAD_INPUT = {
     "bans-add-blank-reason": BadInput((*B, "--feature", "comment", "--reason", "\t"), "reason"),
     "bans-add-reason-too-long": BadInput(
         (*B, "--feature", "comment", "--reason", LONG_REASON), "2000"
+    ),
+    "bans-add-public-message-too-long": BadInput(
+        (*B, "--feature", "comment", "--reason", "r", "--public-message", "m" * 501), "500"
     ),
     "bans-lift-unknown-id": BadInput(("bans", "lift", "424242"), "424242"),
     "bans-lift-malformed-id": BadInput(("bans", "lift", "1.5"), "ban_id"),

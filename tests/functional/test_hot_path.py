@@ -4,10 +4,12 @@ request ids. Each shortcut behaves exactly like the general path it replaces."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from entitlements import db
 from entitlements.services.snapshot import QUERIES
@@ -105,13 +107,35 @@ def test_a_failed_statement_never_leaves_its_connection_for_the_next_request(app
     assert dbapi_connection(app) is not first
 
 
-def test_a_forked_process_opens_its_own_connections(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_forked_process_opens_its_own_connections(app: Flask) -> None:
     parents = dbapi_connection(app)
-    monkeypatch.setattr(db.os, "getpid", lambda: -1)
-    assert dbapi_connection(app) is not parents
-    parents.close()  # type: ignore[attr-defined]  (a real parent closes its own)
+    with app.app_context(), db.session() as session:
+        session.execute(select(1)).all()  # and one pooled in the ORM's engine
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child, which coverage does not see
+        code = 1
+        try:
+            with app.app_context(), db.session() as session:
+                session.execute(select(1)).all()
+                pooled = session.connection().connection.driver_connection
+            code = 0 if dbapi_connection(app) is not parents and pooled is not parents else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The child left the parent's connection alone: the parent still reads on it.
+    assert dbapi_connection(app) is parents
+
+
+def test_a_pooled_connection_opened_by_another_process_is_never_handed_out(app: Flask) -> None:
+    with app.app_context(), db.session() as session:
+        pooled = session.connection().connection
+        first = pooled.driver_connection
+        pooled.info[db._OPENED_BY] = -1  # as if inherited through a fork the hook missed
+    with app.app_context(), db.session() as session:
+        assert session.connection().connection.driver_connection is not first
+    first.execute("SELECT 1")  # left open for its owner, not closed from here
+    first.close()
 
 
 def test_dispose_closes_the_kept_connections(app: Flask) -> None:

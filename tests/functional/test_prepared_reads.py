@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from entitlements import db
 from entitlements.db_prepared import _statement
@@ -68,18 +69,42 @@ def test_a_deallocated_statement_is_prepared_again_on_the_same_connection(
     assert app.extensions[db.READS]._idle == [connection]
 
 
-def test_a_killed_backend_is_503_once_then_a_new_connection_answers(app: Flask, keys: Keys) -> None:
+def test_a_killed_backend_is_dropped_and_the_read_runs_again_on_a_new_connection(
+    app: Flask, keys: Keys
+) -> None:
     connection = kept_connection(app)
     pid = connection.driver_connection.info.backend_pid
     with app.app_context(), db.engine().connect() as other:
         other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
     client = app.test_client()
-    header = keys.header(READ)
-    response = client.get(CHECK, headers=header)
+    response = client.get(CHECK, headers=keys.header(READ))
+    assert response.status_code == 200
+    assert connection.dbapi_connection is None  # dropped, not kept
+    (kept,) = app.extensions[db.READS]._idle
+    assert kept.driver_connection.info.backend_pid != pid
+
+
+def test_a_database_that_stays_down_is_503_after_one_retry(app: Flask, keys: Keys) -> None:
+    pid = kept_connection(app).driver_connection.info.backend_pid
+    with app.app_context(), db.engine().connect() as other:
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    terminate = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    reads: db.HotReads = app.extensions[db.READS]
+    opened: list[int] = []
+
+    @event.listens_for(reads.engine, "connect")
+    def _count(dbapi_connection: Any, _record: Any) -> None:
+        opened.append(1)
+        with app.app_context(), db.engine().connect() as other:
+            other.exec_driver_sql(terminate)  # every new connection dies before its read
+
+    response = app.test_client().get(CHECK, headers=keys.header(READ))
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
-    assert connection.dbapi_connection is None  # dropped, not kept
-    assert client.get(CHECK, headers=header).status_code == 200
+    assert len(opened) == 1  # one retry, not a loop
 
 
 def test_sql_errors_arrive_as_psycopgs_own_classes(app: Flask) -> None:

@@ -67,8 +67,11 @@ def source_files(folder: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build a wheel of the working tree, from a copy so the checkout gets no build files."""
+def build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Build a wheel of the working tree, from a copy so the checkout gets no build files.
+
+    Returns the wheel and what the build printed on stderr.
+    """
     work = tmp_path_factory.mktemp("wheel-build")
     source = work / "source"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
@@ -88,7 +91,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"must be installed in this environment:\n{result.stdout}\n{result.stderr}"
     )
     [built] = out.glob("entitlements-*.whl")
-    return built
+    return built, result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(build: tuple[Path, str]) -> Path:
+    """The wheel of the working tree."""
+    return build[0]
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +139,11 @@ def test_wheel_ships_the_migrations_and_the_catalog(wheel: Path) -> None:
     assert versions
     for version in versions:
         assert f"entitlements/migrations/versions/{version.name}" in names
+
+
+def test_wheel_builds_without_packaging_warnings(build: tuple[Path, str]) -> None:
+    # `pip install -e .` runs the same build steps: its output must stay clean too.
+    assert "Warning" not in build[1], build[1]
 
 
 def test_wheel_declares_the_console_script(wheel: Path) -> None:

@@ -17,10 +17,18 @@ PRODUCTION = {
     "ENV": "production",
     "ISSUER": "https://entitlements.example",
     "PUBLIC_URL": "https://entitlements.example",
+    "SITE_URL": "https://magazine.example",
     "SIGNING_KEY_PUBLISH_DELAY": "15m",
     "STRIPE_SECRET_KEY": "sk_test_production_like",
     "STRIPE_WEBHOOK_SECRET": "whsec_production_like",
 }
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(database_url: str) -> None:
+    """Production refuses SQLite (tests/unit/test_config.py): these run on PostgreSQL."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("production refuses SQLite")
 
 
 def test_production_without_a_signing_key_fails_clearly(make_app: Callable[..., Flask]) -> None:

@@ -168,7 +168,7 @@ def test_ban_removes_comment_whatever_the_source_and_nothing_else() -> None:
     assert access.features == ("ad_free", "archive", "digital_edition")
     assert access.plan == "plus"
     assert [r.feature for r in access.restrictions] == ["comment"]
-    assert access.restrictions[0].reason == "spam"
+    assert access.restrictions[0].message == "spam"
     assert all(s.feature != "comment" for s in access.sources)
     assert access.valid_until == NOW + 3 * DAY
     assert "comment" in at(NOW + 3 * DAY, subs=[sub()], grants=[grant], bans=[ban]).features
@@ -250,7 +250,7 @@ bans = st.builds(
     BanFacts,
     id=st.integers(1, 5),
     feature=st.sampled_from(["comment", "ad_free"]),
-    reason=st.sampled_from(["spam", "abuse"]),
+    message=st.sampled_from(["spam", "abuse"]),
     starts_at=offsets,
     ends_at=maybe_time,
     lifted_at=st.none() | offsets,

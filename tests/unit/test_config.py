@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from entitlements.app import create_app
-from entitlements.config import SETTINGS, ConfigError, load_config, parse_duration
+from entitlements.config import SETTINGS, Config, ConfigError, load_config, parse_duration
 
-SECRET = "s" * 40
+SECRET = "Zq3-vL9xT_m2Rk8sWd4nYb7cHf1pJg6eUa0oNi5t"
 DB_PASSWORD = "db-pass-4f9a2c"
 DB_URL = f"postgresql+psycopg://svc:{DB_PASSWORD}@127.0.0.1:5432/entitlements"
 ISSUER = "https://entitlements.example.com"
@@ -30,6 +31,7 @@ PRODUCTION_VALUES = {
     "SECRET_KEY": SECRET,
     "ISSUER": ISSUER,
     "PUBLIC_URL": "https://entitlements.example.com",
+    "SITE_URL": "https://magazine.example.com",
     "STRIPE_SECRET_KEY": "sk_live_stripe-secret-77",
     "STRIPE_WEBHOOK_SECRET": "whsec_first-hook-11,whsec_second-hook-22",
 }
@@ -241,10 +243,9 @@ def test_production_rejects_a_short_secret_key(instance: Path) -> None:
 
 
 def test_secret_key_of_exactly_32_characters_is_accepted(instance: Path) -> None:
-    config = load_config(
-        {"INSTANCE_PATH": str(instance)}, environ=production_env(SECRET_KEY="k" * 32)
-    )
-    assert config.secret_key == "k" * 32
+    key = "aB3dE5gH7jK9mN1pQ2rS4tU6vW8xY0z-"
+    config = load_config({"INSTANCE_PATH": str(instance)}, environ=production_env(SECRET_KEY=key))
+    assert config.secret_key == key
 
 
 def test_short_secret_key_is_rejected_outside_production_too(instance: Path) -> None:
@@ -424,3 +425,338 @@ def test_explicit_secret_key_creates_no_secret_file(instance: Path) -> None:
     )
     assert config.secret_key == SECRET
     assert not (instance / "secret_key").exists()
+
+
+# ---- production refuses what is unsafe ------------------------------------------------------
+
+
+def refusal(instance: Path, environ: dict[str, str]) -> str:
+    """Return the one-line ConfigError `environ` is refused with."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"INSTANCE_PATH": str(instance)}, environ=environ)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "\r" not in message
+    return message
+
+
+@pytest.mark.parametrize("value", [",", " , ", ",,,", " ,\t, "])
+def test_production_refuses_a_webhook_secret_list_without_a_secret(
+    instance: Path, value: str
+) -> None:
+    message = refusal(instance, production_env(STRIPE_WEBHOOK_SECRET=value))
+    assert message.startswith("ENTITLEMENTS_STRIPE_WEBHOOK_SECRET")
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "STRIPE_WEBHOOK_SECRET"])
+def test_production_counts_a_setting_of_spaces_as_missing(instance: Path, name: str) -> None:
+    message = refusal(instance, production_env(**{name: " " * 40}))
+    assert message.startswith("production needs these settings")
+    assert f"ENTITLEMENTS_{name}" in message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x" * 64,
+        " " * 31 + "x",
+        "ab" * 32,
+        "0123" * 16,
+        "test-secret-key-" + "x" * 32,  # the test suite's key before this rule
+        "password" * 5,
+    ],
+)
+def test_production_refuses_a_low_entropy_secret_key(instance: Path, key: str) -> None:
+    message = refusal(instance, production_env(SECRET_KEY=key))
+    assert message.startswith("ENTITLEMENTS_SECRET_KEY is too predictable")
+    assert key not in message
+
+
+def test_random_secret_keys_pass_the_entropy_rule(instance: Path) -> None:
+    import secrets
+
+    generated = [secrets.token_urlsafe(32) for _ in range(50)]
+    generated += [secrets.token_urlsafe(48) for _ in range(50)]
+    generated += [secrets.token_hex(32) for _ in range(50)]
+    for key in generated:
+        config = load_config(
+            {"INSTANCE_PATH": str(instance)}, environ=production_env(SECRET_KEY=key)
+        )
+        assert config.secret_key == key
+
+
+def test_the_development_secret_would_pass_in_production(instance: Path) -> None:
+    generated = load_config({"INSTANCE_PATH": str(instance)}, environ={}).secret_key
+    config = load_config(
+        {"INSTANCE_PATH": str(instance)}, environ=production_env(SECRET_KEY=generated)
+    )
+    assert config.secret_key == generated
+
+
+def test_low_entropy_secret_keys_are_accepted_outside_production(instance: Path) -> None:
+    config = load_config({"INSTANCE_PATH": str(instance), "SECRET_KEY": "s" * 40}, environ={})
+    assert config.secret_key == "s" * 40
+
+
+@pytest.mark.parametrize("value", ["false", "no", "0", "off", " FALSE "])
+def test_production_refuses_insecure_cookies(instance: Path, value: str) -> None:
+    message = refusal(instance, production_env(COOKIE_SECURE=value))
+    assert message.startswith("ENTITLEMENTS_COOKIE_SECURE=false is refused in production")
+
+
+@pytest.mark.parametrize("value", ["true", "auto"])
+def test_production_accepts_secure_cookies(instance: Path, value: str) -> None:
+    config = load_config(
+        {"INSTANCE_PATH": str(instance)}, environ=production_env(COOKIE_SECURE=value)
+    )
+    assert config.cookie_secure is True
+
+
+def test_insecure_cookies_are_accepted_in_development(instance: Path) -> None:
+    config = load_config(
+        {"INSTANCE_PATH": str(instance), "SECRET_KEY": SECRET},
+        environ={"ENTITLEMENTS_COOKIE_SECURE": "false"},
+    )
+    assert config.cookie_secure is False
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///srv/entitlements.db", "sqlite+pysqlite:///:memory:", "sqlite://"]
+)
+def test_production_refuses_sqlite(instance: Path, url: str) -> None:
+    message = refusal(instance, production_env(DATABASE_URL=url))
+    assert message.startswith("ENTITLEMENTS_DATABASE_URL is SQLite")
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "entitlements.db",
+        "mysql://svc:pw@127.0.0.1/entitlements",
+        "postgresql+psycopg2://svc:pw@127.0.0.1/entitlements",
+        "postgresql://svc:pw@127.0.0.1:99999/entitlements",
+    ],
+)
+def test_a_database_url_we_cannot_use_is_refused_without_echoing_it(
+    instance: Path, environment: str, url: str
+) -> None:
+    env = production_env(DATABASE_URL=url, ENV=environment)
+    if environment != "production":
+        env = {"ENTITLEMENTS_DATABASE_URL": url, "ENTITLEMENTS_SECRET_KEY": SECRET}
+    message = refusal(instance, env)
+    assert message.startswith("ENTITLEMENTS_DATABASE_URL")
+    assert "pw" not in message
+
+
+UNSAFE_URLS = [
+    "http://entitlements.example.com",
+    "javascript:alert(1)",
+    "JavaScript://%0aalert(1)",
+    "data:text/html,hi",
+    "ftp://entitlements.example.com",
+    "https://",
+    "https:///path-only",
+    "entitlements.example.com",
+    "//entitlements.example.com",
+    "https://entitlements.example.com:99999",
+    "https://entitlements.example.com/ space",
+    "https://entitlements.example.com\n",
+    "https://[::1",
+]
+
+
+@pytest.mark.parametrize("name", ["PUBLIC_URL", "ISSUER", "SITE_URL"])
+@pytest.mark.parametrize("url", UNSAFE_URLS)
+def test_production_refuses_a_public_url_that_is_not_https_with_a_host(
+    instance: Path, name: str, url: str
+) -> None:
+    message = refusal(instance, production_env(**{name: url}))
+    assert message.startswith(f"ENTITLEMENTS_{name} must be")
+
+
+@pytest.mark.parametrize("name", ["PUBLIC_URL", "ISSUER", "SITE_URL"])
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "https://", "example.com", "http://exa mple.com"]
+)
+def test_development_refuses_a_url_without_http_and_a_host(
+    instance: Path, name: str, url: str
+) -> None:
+    message = refusal(instance, {f"ENTITLEMENTS_{name}": url, "ENTITLEMENTS_SECRET_KEY": SECRET})
+    assert message.startswith(f"ENTITLEMENTS_{name} must be")
+
+
+def test_production_accepts_https_urls_with_paths_and_ports(instance: Path) -> None:
+    config = load_config(
+        {"INSTANCE_PATH": str(instance)},
+        environ=production_env(
+            PUBLIC_URL="https://example.com:8443/entitlements/",
+            SITE_URL="HTTPS://Magazine.Example.com/",
+        ),
+    )
+    assert config.public_url == "https://example.com:8443/entitlements"
+    assert config.site_url == "HTTPS://Magazine.Example.com"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.stripe.com",
+        "http://127.0.0.1.example.com:12111",
+        "http://localhost.example.com",
+        "javascript:alert(1)",
+        "https://",
+        "api.stripe.com",
+    ],
+)
+def test_production_refuses_a_stripe_api_base_that_is_not_https(instance: Path, url: str) -> None:
+    message = refusal(instance, production_env(STRIPE_API_BASE=url))
+    assert message.startswith("ENTITLEMENTS_STRIPE_API_BASE must be")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.stripe.com",
+        "http://127.0.0.1:12111",
+        "http://127.9.9.9:12111",
+        "http://localhost:12111",
+        "http://[::1]:12111",
+    ],
+)
+def test_production_accepts_an_https_or_loopback_stripe_api_base(instance: Path, url: str) -> None:
+    config = load_config(
+        {"INSTANCE_PATH": str(instance)}, environ=production_env(STRIPE_API_BASE=url)
+    )
+    assert config.stripe_api_base == url
+
+
+DURATIONS = [
+    "TOKEN_TTL",
+    "SIGNING_KEY_PUBLISH_DELAY",
+    "JWKS_MAX_AGE",
+    "PAST_DUE_GRACE",
+    "RENEWAL_GRACE",
+    "READ_TIMEOUT",
+    "ADMIN_IDLE_TIMEOUT",
+    "STRIPE_TIMEOUT",
+]
+
+
+def test_the_duration_list_covers_every_duration_setting() -> None:
+    # Config holds durations as timedeltas, except the JWKS max-age (whole seconds).
+    durations = {f.name.upper() for f in fields(Config) if f.type == "timedelta"}
+    assert durations | {"JWKS_MAX_AGE"} == set(DURATIONS)
+
+
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+@pytest.mark.parametrize("name", DURATIONS)
+@pytest.mark.parametrize(
+    "value",
+    ["99999999999d", "9" * 5000, "99999999999999999999999", "-5m", "1e9", "5 d s", "٣٠٠", "inf"],
+)
+def test_a_huge_negative_or_garbage_duration_is_one_line_naming_the_setting(
+    instance: Path, environment: str, name: str, value: str
+) -> None:
+    env = production_env(**{name: value})
+    if environment != "production":
+        env = {
+            "ENTITLEMENTS_ENV": environment,
+            "ENTITLEMENTS_SECRET_KEY": SECRET,
+            f"ENTITLEMENTS_{name}": value,
+        }
+    message = refusal(instance, env)
+    assert message.startswith(f"ENTITLEMENTS_{name}")
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "bounds"),
+    [
+        ("SIGNING_KEY_PUBLISH_DELAY", "8d", "between 0 and 7d"),
+        ("JWKS_MAX_AGE", "25h", "between 0 and 24h"),
+        ("PAST_DUE_GRACE", "91d", "between 0 and 90d"),
+        ("RENEWAL_GRACE", "31d", "between 0 and 30d"),
+        ("TOKEN_TTL", "3650d", "between 10s and 24h"),
+        ("ADMIN_IDLE_TIMEOUT", "3650d", "between 1m and 24h"),
+        ("READ_TIMEOUT", "3650d", "at most 5m"),
+    ],
+)
+def test_a_duration_past_its_bound_is_refused_with_the_range(
+    instance: Path, name: str, value: str, bounds: str
+) -> None:
+    message = refusal(instance, {f"ENTITLEMENTS_{name}": value, "ENTITLEMENTS_SECRET_KEY": SECRET})
+    assert message == f"ENTITLEMENTS_{name} must be {bounds}" or message.startswith(
+        f"ENTITLEMENTS_{name} must be {bounds}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNING_KEY_PUBLISH_DELAY", "7d"),
+        ("JWKS_MAX_AGE", "24h"),
+        ("PAST_DUE_GRACE", "90d"),
+        ("RENEWAL_GRACE", "30d"),
+        ("PAST_DUE_GRACE", "0"),
+    ],
+)
+def test_a_duration_at_its_bound_is_accepted(instance: Path, name: str, value: str) -> None:
+    load_config(
+        {"INSTANCE_PATH": str(instance), "SECRET_KEY": SECRET},
+        environ={f"ENTITLEMENTS_{name}": value},
+    )
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+@pytest.mark.parametrize("name", sorted(set(SETTINGS) - {"INSTANCE_PATH"}))
+@pytest.mark.parametrize(
+    "value",
+    ["\x00", "\n", " ", "99999999999d", "-1", "x" * 5000, "javascript:alert(1)", "9999-99-99"],
+)
+def test_no_value_of_any_setting_escapes_as_anything_but_a_one_line_config_error(
+    instance: Path, environment: str, name: str, value: str
+) -> None:
+    env = production_env(**{name: value})
+    if environment != "production":
+        env = {"ENTITLEMENTS_SECRET_KEY": SECRET, f"ENTITLEMENTS_{name}": value}
+    try:
+        load_config({"INSTANCE_PATH": str(instance)}, environ=env)
+    except ConfigError as exc:
+        message = str(exc)
+    else:
+        return
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["\x00bad", "/dev/null/instance", "x" * 5000])
+def test_an_instance_folder_that_cannot_hold_the_development_secret_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^ENTITLEMENTS_INSTANCE_PATH: cannot keep") as excinfo:
+        load_config(environ={"ENTITLEMENTS_INSTANCE_PATH": value})
+    assert "\n" not in str(excinfo.value)
+
+
+def test_a_catalog_that_cannot_be_read_is_a_config_error_naming_the_setting(
+    instance: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=r"^ENTITLEMENTS_CATALOG: cannot read catalog"):
+        create_app(
+            {
+                "INSTANCE_PATH": str(instance),
+                "SECRET_KEY": SECRET,
+                "CATALOG": str(tmp_path / "missing.toml"),
+            }
+        )
+
+
+def test_cancel_on_revoke_defaults_to_true_and_refuses_a_non_boolean(instance: Path) -> None:
+    base = {"INSTANCE_PATH": str(instance), "SECRET_KEY": SECRET}
+    assert load_config(base, environ={}).cancel_on_revoke is True
+    off = load_config(base, environ={"ENTITLEMENTS_CANCEL_ON_REVOKE": "false"})
+    assert off.cancel_on_revoke is False
+    with pytest.raises(ConfigError, match=r"^ENTITLEMENTS_CANCEL_ON_REVOKE: .*not a boolean"):
+        load_config(base, environ={"ENTITLEMENTS_CANCEL_ON_REVOKE": "sometimes"})
