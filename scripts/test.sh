@@ -7,7 +7,9 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# compat: a .pth to the checkout. The default editable mode (migrations/ is mapped into the
+# package) warns on every install; entitlements.migrate finds migrations/ beside the package.
+.venv/bin/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
 
 bash scripts/services.sh
 

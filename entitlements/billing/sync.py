@@ -227,9 +227,11 @@ def _still_paying(sub: Subscription) -> bool:
     return sub.status in PAYING_STATUSES and sub.access_revoked_at is None and sub.ended_at is None
 
 
-def _keep_order(sub: Subscription) -> tuple[int, datetime, str]:
-    # A subscription that pays comes before one whose card failed; then the oldest.
-    return (0 if sub.status in GOOD_STATUSES else 1, sub.created_at, sub.id)
+def _keep_order(sub: Subscription) -> tuple[int, bool, datetime, str]:
+    # A subscription that pays comes before one whose card failed, one that renews before one
+    # the reader set to end (keeping that one would leave them with nothing); then the oldest.
+    ends = sub.cancel_at_period_end or sub.cancel_at is not None
+    return (0 if sub.status in GOOD_STATUSES else 1, ends, sub.created_at, sub.id)
 
 
 def settle_duplicates(

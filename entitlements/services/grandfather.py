@@ -109,12 +109,17 @@ def file_sha256(data: bytes) -> str:
 def decode_csv(data: bytes) -> str:
     """Return a file's text: UTF-8, an optional byte-order mark dropped, or raise InvalidError."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidError(
             f"the file is not UTF-8 text (bad byte at offset {exc.start}); "
             "export it as UTF-8 CSV"
         ) from exc
+    if "\x00" in text:
+        # Python's date parser ignores a trailing NUL, PostgreSQL refuses one in text.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise InvalidError(f"line {line}: contains a NUL character; export the file again")
+    return text
 
 
 def _header_columns(record: list[str]) -> tuple[int, int]:

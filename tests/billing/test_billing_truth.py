@@ -410,3 +410,25 @@ def test_a_duplicate_canceled_at_stripe_meanwhile_leaves_the_other_alone(
     assert world.state.retrieve(newer)["status"] == "active"
     assert refunded_charges(world) == []
     assert world.features("changed-mind") == ALL
+
+
+def test_an_older_subscription_set_to_end_gives_way_to_a_newer_renewing_one(
+    stripe_world: StripeWorld,
+) -> None:
+    world = stripe_world
+    client = sign_in(world, "switched")
+    returns = []
+    for lookup_key in ("plus_monthly", "plus_annual"):
+        status, location = pay(choose(client, lookup_key).headers["Location"])
+        assert status == 303
+        returns.append(location.removeprefix(world.app_url))
+    subs = sorted(world.state.list_objects("subscription"), key=lambda s: (s["created"], s["id"]))
+    older, newer = str(subs[0]["id"]), str(subs[1]["id"])
+    # In the portal the reader ends the older one at its period end, before any webhook.
+    world.sdk.v1.subscriptions.update(older, params={"cancel_at_period_end": True})
+    world.deliver()
+    world.deliver()
+    # Keeping the older one would leave the reader with nothing once its period ends.
+    assert world.state.retrieve(newer)["status"] == "active"
+    assert world.state.retrieve(older)["status"] == "canceled"
+    assert world.features("switched") == ALL

@@ -176,6 +176,7 @@ def test_cli_a_revoked_grandfather_grant_is_not_restored_by_a_new_import(
         (b"", "the file is empty"),
         (b"who,when\nalice,2023-01-01\n", "line 1 must be the header"),
         (b"account_id,last_commented_at\n\xff\xfe,x\n", "not UTF-8"),
+        (b"account_id,last_commented_at\nbob,2020-01-01T00:00:00Z\x00\n", "contains a NUL"),
     ],
 )
 def test_cli_bad_files_fail_in_one_line_with_status_2_and_write_nothing(
@@ -326,6 +327,12 @@ def test_api_imported_readers_may_comment_until_the_policy_end_and_late_ones_may
         (("", "", "text/csv"), 422, "the file is empty"),
         (("", "who,when\n", "text/csv"), 422, "line 1 must be the header"),
         (("", b"account_id,last_commented_at\n\xff,x\n", "text/csv"), 400, "not UTF-8"),
+        (
+            ("?commit=true", b"account_id,last_commented_at\nbob,2020-01-01T00:00:00Z\x00\n",
+             "text/csv"),
+            400,
+            "line 2: contains a NUL character",
+        ),
     ],
 )
 def test_api_bad_requests_are_problems_and_write_nothing(
