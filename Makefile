@@ -4,7 +4,7 @@ help:  ## list targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 run:  ## install and serve with demo data (SQLite, no Stripe key, no network)
-	python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/entitlements demo run
+	python3 -m venv .venv && .venv/bin/pip install -e . -e ./devstripe && .venv/bin/entitlements demo run
 
 test:  ## the whole suite on SQLite and PostgreSQL, with ruff and mypy
 	bash scripts/test.sh

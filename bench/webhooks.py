@@ -479,8 +479,8 @@ class StripeSide:
 def make_emulator() -> StripeSide:
     """Make the emulator (bound to its port, not serving yet) with delivery paused and an
     endpoint subscribed to the event types the app handles."""
+    from devstripe import EmulatorServer
     from entitlements.billing.handlers import HANDLERS
-    from entitlements.devstripe import EmulatorServer
 
     emulator = EmulatorServer(port=0)
     timer = CallTimer(emulator.app.wsgi_app)

@@ -3,68 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import db, errors
 from .access import Policy
 from .billing.stripe_gateway import StripeGateway
-from .catalog import Catalog, CatalogError, load_catalog
+from .catalog import CatalogError, load_catalog
 from .clock import utcnow
-from .config import Config, ConfigError, load_config
-from .request_id import RequestIdMiddleware, current_request_id
+from .config import ConfigError, load_config
+from .request_id import RequestIdMiddleware
 from .request_text import CheckedRequest
-from .services.audit import Actor
+from .runtime import EXTENSION, Runtime
 from .session_cookie import EXPIRED_NOTICE, CachedSignerSessionInterface
 from .tokens.keys import KeyRing
-
-EXTENSION = "entitlements"
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """What views and commands need besides the session: settings, policy, keys, clock."""
-
-    config: Config
-    catalog: Catalog
-    policy: Policy
-    keyring: KeyRing
-    clock: Callable[[], datetime]
-    gateway: StripeGateway | None
-
-
-def runtime() -> Runtime:
-    """Return the runtime of the current app."""
-    value: Runtime = current_app.extensions[EXTENSION]
-    return value
-
-
-def now() -> datetime:
-    """Return the current time through the app's (injectable) clock."""
-    return runtime().clock()
-
-
-def gateway() -> StripeGateway:
-    """Return the Stripe gateway, or raise 503 when billing is not configured."""
-    from .errors import UnavailableError
-
-    configured = runtime().gateway
-    if configured is None:
-        raise UnavailableError(
-            "billing is not configured: set ENTITLEMENTS_STRIPE_SECRET_KEY "
-            "(`entitlements demo run` starts the offline Stripe emulator)"
-        )
-    return configured
-
-
-def request_actor(name: str) -> Actor:
-    """Return an audit actor for `name` carrying the current request id."""
-    return Actor(name=name, request_id=current_request_id())
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:

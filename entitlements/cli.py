@@ -235,7 +235,7 @@ def when(value: datetime | None) -> str:
 
 def runtime_of(app: Flask) -> Any:
     """Return the runtime (config, policy, keys, clock) of `app`."""
-    from .app import EXTENSION
+    from .runtime import EXTENSION
 
     return app.extensions[EXTENSION]
 

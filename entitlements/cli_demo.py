@@ -120,6 +120,20 @@ def check_port(host: str, port: int, option: str) -> None:
             )
 
 
+def require_emulator() -> None:
+    """Fail with one line unless the offline Stripe emulator (its own distribution) is installed."""
+    try:
+        import devstripe  # noqa: F401 - only whether it is there
+    except ModuleNotFoundError as exc:
+        if exc.name != "devstripe":
+            raise
+        fail(
+            "the offline Stripe emulator is not installed: run `pip install -e ./devstripe` in "
+            "the checkout (or set ENTITLEMENTS_STRIPE_SECRET_KEY to use Stripe itself)",
+            1,
+        )
+
+
 @demo.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -148,6 +162,8 @@ def demo_run(ctx: click.Context, host: str, port: int, stripe_port: int) -> None
     from .preflight import check_ready_to_serve
 
     with_emulator = not os.environ.get("ENTITLEMENTS_STRIPE_SECRET_KEY")
+    if with_emulator:
+        require_emulator()
     # Before anything is written: a busy port found after migrating would leave a half start.
     if with_emulator and port == stripe_port:
         fail(f"--port and --stripe-port are both {port}; pick two ports")
@@ -165,8 +181,9 @@ def demo_run(ctx: click.Context, host: str, port: int, stripe_port: int) -> None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     emulator = None
     if with_emulator:
-        from .devstripe import EmulatorServer
-        from .devstripe.persist import StateFileError
+        # The emulator is a separate distribution, never in the production wheel.
+        from devstripe import EmulatorServer
+        from devstripe.persist import StateFileError
 
         state_path = os.path.join(instance, EMULATOR_STATE_FILE)
         was_empty = not os.path.exists(state_path)

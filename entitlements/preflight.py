@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from . import db
-from .app import runtime
 from .config import ConfigError
 from .models import SigningKey
+from .runtime import runtime
 from .tokens.keys import key_states
 from .tokens.service import STARTUP_ACTOR, create_first_key
 

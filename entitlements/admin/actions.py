@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from .. import db
-from ..app import now, runtime
 from ..catalog import FEATURES
 from ..clock import parse_datetime
 from ..errors import DomainError, InvalidError, NotFoundError
 from ..models import Ban, Grant, Subscription
+from ..runtime import now, runtime
 from ..services import bans, grants
 from ..services.accounts import validate_account_id
 from ..services.explain import Explanation, explain_account

@@ -13,9 +13,9 @@ from sqlalchemy import delete
 from werkzeug.wrappers import Response
 
 from .. import db
-from ..app import now, runtime
 from ..errors import InvalidError
 from ..models import AdminUpload
+from ..runtime import now, runtime
 from ..services import grandfather
 from ..services.audit import record
 from .sessions import admin_required, current_actor

@@ -11,9 +11,9 @@ from typing import Any, TypeVar, cast
 from flask import g, redirect, request, session, url_for
 
 from .. import db
-from ..app import now, runtime
 from ..models import Admin
 from ..request_id import current_request_id
+from ..runtime import now, runtime
 from ..services.audit import Actor
 from ..session_cookie import CONSOLE_KEY
 from ..web.csrf import check_csrf, csrf_token

@@ -11,12 +11,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import db
-from ..app import now, runtime
 from ..clock import parse_datetime
 from ..errors import DomainError
 from ..models import AuditEvent
 from ..pages import PAGE_HEADERS
 from ..request_id import current_request_id
+from ..runtime import now, runtime
 from ..services.accounts import ACCOUNT_ID, search_accounts
 from ..services.audit import record
 from ..services.audit_log import AuditFilter, find_events

@@ -9,9 +9,9 @@ from flask import Blueprint, g
 
 from .. import db
 from ..access import Access, resolve
-from ..app import Runtime, now, runtime
 from ..clock import to_rfc3339
 from ..errors import InvalidError
+from ..runtime import Runtime, now, runtime
 from ..services.accounts import validate_account_id
 from ..services.service_keys import lookup_hash
 from ..services.snapshot import QUERIES, read_snapshot, snapshot_params

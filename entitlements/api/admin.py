@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint
 
 from .. import db
-from ..app import now, runtime
 from ..clock import to_rfc3339
 from ..errors import InvalidError
 from ..models import Ban, Grant
+from ..runtime import now, runtime
 from ..services.accounts import grant_facts, validate_account_id
 from ..services.bans import add_ban, ban_json, extend_ban, lift_ban, list_bans
 from ..services.grants import (

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from .. import db
-from ..app import now, runtime
 from ..clock import to_rfc3339
 from ..errors import InvalidError, UnprocessableError
+from ..runtime import now, runtime
 from ..services.accounts import search_accounts, validate_account_id
 from ..services.audit_log import AuditFilter, audit_json, find_events
 from ..services.explain import explain_account, to_json

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Response, request
 
 from .. import db
-from ..app import now, runtime
 from ..clock import to_rfc3339
 from ..errors import UnprocessableError, problem
+from ..runtime import now, runtime
 from ..services.grandfather import (
     ImportPlan,
     ImportResult,

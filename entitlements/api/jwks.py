@@ -6,8 +6,8 @@ from flask import Blueprint, Response, json
 from sqlalchemy import select
 
 from .. import db
-from ..app import now, runtime
 from ..models import SigningKey
+from ..runtime import now, runtime
 from ..tokens.keys import jwks, key_states
 from .openapi import document
 

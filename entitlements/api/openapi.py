@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, current_app
 
 from .. import __version__
+from ..runtime import runtime
 from ..text_rules import MAX_TEXT
 from .schemas_admin import ADMIN_SCHEMAS
 
@@ -321,8 +322,6 @@ def build_document() -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = operation
     schemas = copy.deepcopy(SCHEMAS)
     # The audiences are configuration: the document names exactly the ones this server takes.
-    from ..app import runtime  # the app module imports this one
-
     audiences = runtime().config.token_audiences
     schemas["TokenRequest"]["properties"]["audience"]["enum"] = [*audiences, None]
     return {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, json
 
-from ..app import runtime
 from ..clock import to_rfc3339
+from ..runtime import runtime
 from .openapi import document
 
 bp = Blueprint("policy", __name__, url_prefix="/v1")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, json, request
 
 from .. import db
-from ..app import gateway, now, request_actor, runtime
 from ..billing.handlers import BillingContext
 from ..billing.webhooks import MAX_BODY_BYTES, receive
 from ..clock import utcnow
 from ..errors import problem
+from ..runtime import gateway, now, request_actor, runtime
 from .openapi import STRIPE_SIGNATURE, document
 from .request_body import read_body
 

@@ -3,7 +3,7 @@
 The check and token endpoints serve most of the traffic. Reading the service key, the
 subscriptions, the grants and the bans with one UNION ALL in autocommit mode costs one round
 trip, and one statement sees one consistent snapshot without a transaction around it. It runs
-on the DB-API connection itself, prepared on PostgreSQL (db_prepared): SQLAlchemy's statement
+on the DB-API connection itself, prepared on PostgreSQL (db.prepared): SQLAlchemy's statement
 machinery and psycopg's cursor each cost more than the query.
 """
 

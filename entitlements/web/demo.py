@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from ..app import now, runtime
+from ..runtime import now, runtime
 from ..services.accounts import validate_account_id
 from ..tokens.handoff import NEXT_PAGES, create_handoff
 from .csrf import check_csrf, csrf_token

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from .. import db
-from ..app import gateway, now, request_actor, runtime
 from ..billing.checkout import live_subscription, open_portal, start_checkout
 from ..billing.handlers import revocation_kind
 from ..billing.stripe_gateway import StripeNotFoundError
@@ -18,6 +17,7 @@ from ..billing.sync import sync_subscription
 from ..errors import UnauthorizedError
 from ..models import Subscription
 from ..pages import add_page_headers
+from ..runtime import gateway, now, request_actor, runtime
 from ..services.accounts import access_for
 from ..tokens.handoff import redeem_handoff
 from .csrf import check_csrf, csrf_token

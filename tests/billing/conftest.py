@@ -19,8 +19,8 @@ import stripe
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from devstripe import EmulatorServer
 from entitlements import db
-from entitlements.devstripe import EmulatorServer
 from entitlements.models import Account
 from tests.conftest import Keys
 

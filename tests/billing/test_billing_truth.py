@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from entitlements import db
-from entitlements.app import gateway as app_gateway
 from entitlements.billing.stripe_gateway import StripeGateway
 from entitlements.models import AuditEvent, CheckoutAttempt, StripeEvent, Subscription
+from entitlements.runtime import gateway as app_gateway
 from tests.billing.conftest import StripeWorld
 from tests.billing.test_checkout import choose, pay, sign_in
 from tests.billing.test_lifecycle import (

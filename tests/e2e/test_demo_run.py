@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -244,3 +245,27 @@ def test_demo_run_publishes_its_first_signing_key_before_any_token(tmp_path: Pat
     finally:
         run.stop()
     assert len(keys) == 1
+
+
+def test_demo_run_without_the_emulator_says_how_to_install_it(tmp_path: Path) -> None:
+    # The emulator is its own distribution: a checkout installed with `pip install -e .` only.
+    program = (
+        "import sys; sys.modules['devstripe'] = None; sys.argv[0] = 'entitlements'; "
+        "from entitlements.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program, "demo", "run", "--port", str(free_port()),
+         "--stripe-port", str(free_port())],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: the offline Stripe emulator is not installed"), line
+    assert "pip install -e ./devstripe" in line
+    assert list(tmp_path.iterdir()) == []

@@ -13,7 +13,7 @@ import contextlib, io, json, sys
 import click
 HEAVY = ("stripe", "sqlalchemy", "flask", "werkzeug", "alembic", "psycopg", "jwt")
 OURS = ("entitlements.app", "entitlements.db", "entitlements.models", "entitlements.billing",
-        "entitlements.devstripe", "entitlements.services", "entitlements.tokens")
+        "devstripe", "entitlements.services", "entitlements.tokens")
 
 def heavy():
     return sorted(m for m in sys.modules

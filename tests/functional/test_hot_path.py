@@ -7,11 +7,13 @@ import json
 import os
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from entitlements import db
+from entitlements.db import hot_reads
+from entitlements.db.engines import _OPENED_BY
 from entitlements.services.snapshot import QUERIES
 from tests.conftest import Keys
 
@@ -88,7 +90,7 @@ def dbapi_connection(app: Flask) -> object:
     """Return the driver connection the hot read of one request used."""
     with app.test_request_context():
         db.fetch_all(QUERIES, ("reader-1", ""))
-        connection = db.g.db_reads.driver_connection  # type: ignore[attr-defined]
+        connection = g.db_reads.driver_connection  # type: ignore[attr-defined]
     return connection
 
 
@@ -131,7 +133,7 @@ def test_a_pooled_connection_opened_by_another_process_is_never_handed_out(app: 
     with app.app_context(), db.session() as session:
         pooled = session.connection().connection
         first = pooled.driver_connection
-        pooled.info[db._OPENED_BY] = -1  # as if inherited through a fork the hook missed
+        pooled.info[_OPENED_BY] = -1  # as if inherited through a fork the hook missed
     with app.app_context(), db.session() as session:
         assert session.connection().connection.driver_connection is not first
     first.execute("SELECT 1")  # left open for its owner, not closed from here
@@ -174,7 +176,7 @@ def test_a_body_shorter_than_its_content_length_is_400(client: FlaskClient, keys
 def test_connections_past_their_time_or_over_the_pool_size_go_back(
     app: Flask, monkeypatch: pytest.MonkeyPatch, setting: str
 ) -> None:
-    monkeypatch.setattr(db, setting, 0)
+    monkeypatch.setattr(hot_reads, setting, 0)
     dbapi_connection(app)
     assert not app.extensions[db.READS]._idle
 
@@ -183,7 +185,7 @@ def test_a_connection_in_use_while_disposing_is_not_kept(app: Flask) -> None:
     reads: db.HotReads = app.extensions[db.READS]
     with app.test_request_context():
         db.fetch_all(QUERIES, ("reader-1", ""))
-        in_use = db.g.db_reads  # type: ignore[attr-defined]
+        in_use = g.db_reads  # type: ignore[attr-defined]
         reads.dispose()
     assert not reads._idle
     assert in_use.dbapi_connection is None

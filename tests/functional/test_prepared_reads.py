@@ -12,7 +12,8 @@ from flask import Flask
 from sqlalchemy import event
 
 from entitlements import db
-from entitlements.db_prepared import _statement
+from entitlements.db.hot_reads import bounded_reads
+from entitlements.db.prepared import _statement
 from entitlements.errors import UnavailableError
 from entitlements.services.service_keys import lookup_hash
 from entitlements.services.snapshot import QUERIES
@@ -177,8 +178,8 @@ def test_a_read_that_waits_too_long_is_cancelled_and_answered_503(make_app: Any)
 
 def test_the_urls_own_options_follow_the_read_timeout() -> None:
     url = "postgresql://u@h/d?options=-c%20statement_timeout%3D900"
-    args = db._bounded_reads(url, timedelta(seconds=5))
+    args = bounded_reads(url, timedelta(seconds=5))
     assert args["options"] == "-c statement_timeout=5000 -c statement_timeout=900"
     assert args["tcp_user_timeout"] == db.READ_TCP_USER_TIMEOUT_MS
-    assert "options" not in db._bounded_reads("postgresql://u@h/d", timedelta(0))
-    assert db._bounded_reads("sqlite:///x.db", timedelta(seconds=5)) == {}
+    assert "options" not in bounded_reads("postgresql://u@h/d", timedelta(0))
+    assert bounded_reads("sqlite:///x.db", timedelta(seconds=5)) == {}

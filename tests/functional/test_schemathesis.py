@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from devstripe import EmulatorServer
 from entitlements.billing.signature import sign
-from entitlements.devstripe import EmulatorServer
 from entitlements.migrate import upgrade
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 from tests.support.serve import cli, create_key, production_env, serve

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a build must not see or write into: VCS data, the venv, caches and build leftovers.
 NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.pyc", "build", "dist", "*.egg-info", "instance",
-    ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", ".coverage",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", ".coverage*",
 )  # fmt: skip
 SECRET = "installed-package-secret-" + "z" * 32
 
@@ -175,6 +175,11 @@ def test_wheel_contains_no_tests_or_checkout_only_files(wheel: Path) -> None:
     assert top_level - {name for name in top_level if name.endswith(".dist-info")} == {
         "entitlements"
     }
+
+
+def test_wheel_contains_no_emulator(wheel: Path) -> None:
+    # The offline Stripe emulator accepts any key: it is its own distribution (devstripe/).
+    assert [name for name in wheel_names(wheel) if "devstripe" in name] == []
 
 
 def test_the_interpreter_under_test_imports_the_wheel_not_the_checkout(

@@ -32,3 +32,15 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/test.sh" in readme
     assert "bash scripts/test.sh" in (ROOT / ".ci/run").read_text()
+
+
+def test_make_run_is_the_readme_first_command_and_installs_the_emulator() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first = re.search(r"```sh\n(.*?)\n```", readme, re.S)
+    assert first is not None
+    # The demo needs the offline Stripe emulator, its own distribution beside the service.
+    assert "pip install -e . -e ./devstripe" in first.group(1)
+    recipe = re.search(r"^run:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), re.M)
+    assert recipe is not None
+    assert recipe.group(1) == first.group(1)
+    assert "-e './devstripe[test]'" in (ROOT / "scripts/test.sh").read_text()
