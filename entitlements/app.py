@@ -9,12 +9,13 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import db, errors
+from . import db
 from .access import Policy
 from .billing.stripe_gateway import StripeGateway
 from .catalog import CatalogError, load_catalog
 from .clock import utcnow
 from .config import ConfigError, load_config
+from .http import problems
 from .request_id import RequestIdMiddleware
 from .request_text import CheckedRequest
 from .runtime import EXTENSION, Runtime
@@ -71,7 +72,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         clock, max_age=config.admin_idle_timeout + EXPIRED_NOTICE
     )
     db.init_app(app, config.database_url, read_timeout=config.read_timeout)
-    errors.register(app)
+    problems.register(app)
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     if config.trusted_proxies:
         # Only as many X-Forwarded-* entries as there are proxies of ours: any further left

@@ -32,6 +32,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== structure (import cycles, layering, module size; scripts/check_structure.py)"
+.venv/bin/python scripts/check_structure.py
 echo "== pytest (SQLite and PostgreSQL)"
 # Branch coverage of entitlements/, the processes the tests start included ([tool.coverage.*] in
 # pyproject.toml); fails under the floor, which is ratcheted up and never down (issue 10).

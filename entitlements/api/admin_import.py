@@ -8,7 +8,8 @@ from flask import Response, request
 
 from .. import db
 from ..clock import to_rfc3339
-from ..errors import UnprocessableError, problem
+from ..errors import UnprocessableError
+from ..http.problems import problem
 from ..runtime import now, runtime
 from ..services.grandfather import (
     ImportPlan,

@@ -8,7 +8,7 @@ from .. import db
 from ..billing.handlers import BillingContext
 from ..billing.webhooks import MAX_BODY_BYTES, receive
 from ..clock import utcnow
-from ..errors import problem
+from ..http.problems import problem
 from ..runtime import gateway, now, request_actor, runtime
 from .openapi import STRIPE_SIGNATURE, document
 from .request_body import read_body

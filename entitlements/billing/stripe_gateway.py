@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,9 @@ MAX_RETRIES = 1
 
 # The SDK reports request timings to Stripe unless told not to; we send nothing extra.
 stripe.enable_telemetry = False
+# The SDK logs every request line at INFO; at our INFO level that floods the log with Stripe's
+# URLs. Its warnings and errors still show.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 class StripeUnavailableError(UnavailableError):

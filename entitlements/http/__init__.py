@@ -1,0 +1,1 @@
+"""HTTP plumbing the API, the console and the subscriber pages share."""
