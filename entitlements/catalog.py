@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from importlib import resources
 
 FEATURES: tuple[str, ...] = ("comment", "ad_free", "digital_edition", "archive")
+# What the pages call each feature.
+FEATURE_NAMES = {
+    "comment": "Comment on articles",
+    "ad_free": "Read without ads",
+    "digital_edition": "Read the digital edition",
+    "archive": "Open the full archive",
+}
 
 
 class CatalogError(ValueError):

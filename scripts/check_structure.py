@@ -27,9 +27,6 @@ KNOWN = {
     "cycle: entitlements.cli, entitlements.cli_access, entitlements.cli_admins, "
     "entitlements.cli_billing, entitlements.cli_demo, entitlements.cli_grandfather, "
     "entitlements.cli_keys",
-    "cross-surface: entitlements.admin.actions imports entitlements.web.views",
-    "cross-surface: entitlements.admin.sessions imports entitlements.web.csrf",
-    "cross-surface: entitlements.admin.views imports entitlements.web.csrf",
     "E402: entitlements/admin/views.py",
     "E402: entitlements/api/admin.py",
     "E402: entitlements/cli.py",

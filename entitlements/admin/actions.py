@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from .. import db
-from ..catalog import FEATURES
+from ..catalog import FEATURE_NAMES, FEATURES
 from ..clock import parse_datetime
 from ..errors import DomainError, InvalidError, NotFoundError
 from ..models import Ban, Grant, Subscription
@@ -19,7 +19,6 @@ from ..runtime import now, runtime
 from ..services import bans, grants
 from ..services.accounts import validate_account_id
 from ..services.explain import Explanation, explain_account
-from ..web.views import FEATURE_NAMES
 from . import describe
 from .sessions import admin_required, current_actor
 from .views import bp
@@ -54,9 +53,7 @@ def render_account(
     """Render the account page; a failed form shows its error and keeps what was typed."""
     explanation: Explanation | None
     try:
-        explanation = explain_account(
-            db.session(), account_id, policy=runtime().policy, now=now()
-        )
+        explanation = explain_account(db.session(), account_id, policy=runtime().policy, now=now())
     except NotFoundError:
         explanation = None  # not known yet: a grant or ban creates the account
     plans = _plan_names(account_id)

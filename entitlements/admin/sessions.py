@@ -11,12 +11,12 @@ from typing import Any, TypeVar, cast
 from flask import g, redirect, request, session, url_for
 
 from .. import db
+from ..http.csrf import check_csrf, csrf_token
 from ..models import Admin
 from ..request_id import current_request_id
 from ..runtime import now, runtime
 from ..services.audit import Actor
 from ..session_cookie import CONSOLE_KEY
-from ..web.csrf import check_csrf, csrf_token
 from .auth import admin_actor
 
 F = TypeVar("F", bound=Callable[..., Any])

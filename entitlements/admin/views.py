@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import db
 from ..clock import parse_datetime
 from ..errors import DomainError
+from ..http.csrf import check_csrf, csrf_token
 from ..models import AuditEvent
 from ..pages import PAGE_HEADERS
 from ..request_id import current_request_id
@@ -20,7 +21,6 @@ from ..runtime import now, runtime
 from ..services.accounts import ACCOUNT_ID, search_accounts
 from ..services.audit import record
 from ..services.audit_log import AuditFilter, find_events
-from ..web.csrf import check_csrf, csrf_token
 from . import auth, describe
 from .sessions import (
     admin_required,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from ..http.csrf import check_csrf, csrf_token
 from ..runtime import now, runtime
 from ..services.accounts import validate_account_id
 from ..tokens.handoff import NEXT_PAGES, create_handoff
-from .csrf import check_csrf, csrf_token
 
 bp = Blueprint("demo", __name__, template_folder="templates")
 

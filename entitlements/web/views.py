@@ -14,13 +14,14 @@ from ..billing.checkout import live_subscription, open_portal, start_checkout
 from ..billing.handlers import revocation_kind
 from ..billing.stripe_gateway import StripeNotFoundError
 from ..billing.sync import sync_subscription
+from ..catalog import FEATURE_NAMES
 from ..errors import UnauthorizedError
+from ..http.csrf import check_csrf, csrf_token
 from ..models import Subscription
 from ..pages import add_page_headers
 from ..runtime import gateway, now, request_actor, runtime
 from ..services.accounts import access_for
 from ..tokens.handoff import redeem_handoff
-from .csrf import check_csrf, csrf_token
 from .offers import offers
 
 bp = Blueprint(
@@ -30,13 +31,6 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static/web",
 )
-
-FEATURE_NAMES = {
-    "comment": "Comment on articles",
-    "ad_free": "Read without ads",
-    "digital_edition": "Read the digital edition",
-    "archive": "Open the full archive",
-}
 
 
 @bp.app_template_filter("date")
@@ -217,7 +211,8 @@ def account() -> str:
     grandfather = [
         s
         for s in access.sources
-        if s.feature == "comment" and s.source == "grandfather"
+        if s.feature == "comment"
+        and s.source == "grandfather"
         and "subscription" not in comment_sources
     ]
     plan = rt.catalog.plan_for_lookup_key(sub.lookup_keys.split(",")[0]) if sub else None
