@@ -321,9 +321,7 @@ def load_config(  # noqa: PLR0912, PLR0915
         raise ConfigError(
             "ENTITLEMENTS_DEFAULT_AUDIENCE must be one of ENTITLEMENTS_TOKEN_AUDIENCES"
         )
-    token_ttl = parse("TOKEN_TTL", parse_duration)
-    if not timedelta(seconds=10) <= token_ttl <= timedelta(hours=24):
-        raise ConfigError("ENTITLEMENTS_TOKEN_TTL must be between 10s and 24h")
+    token_ttl = _within("TOKEN_TTL", parse("TOKEN_TTL", parse_duration), "10s", "24h")
     publish_delay = _within(
         "SIGNING_KEY_PUBLISH_DELAY", parse("SIGNING_KEY_PUBLISH_DELAY", parse_duration), "0", "7d"
     )
@@ -365,14 +363,12 @@ def load_config(  # noqa: PLR0912, PLR0915
     if production and demo:
         raise ConfigError("ENTITLEMENTS_DEMO signs anyone in: it is refused in production")
     read_timeout = parse("READ_TIMEOUT", parse_duration)
-    stripe_timeout = parse("STRIPE_TIMEOUT", parse_duration)
-    if not timedelta(seconds=1) <= stripe_timeout <= timedelta(seconds=20):
-        raise ConfigError("ENTITLEMENTS_STRIPE_TIMEOUT must be between 1s and 20s")
+    stripe_timeout = _within("STRIPE_TIMEOUT", parse("STRIPE_TIMEOUT", parse_duration), "1s", "20s")
     if read_timeout > timedelta(minutes=5):
         raise ConfigError("ENTITLEMENTS_READ_TIMEOUT must be at most 5m (or 0 for none)")
-    admin_idle_timeout = parse("ADMIN_IDLE_TIMEOUT", parse_duration)
-    if not timedelta(minutes=1) <= admin_idle_timeout <= timedelta(hours=24):
-        raise ConfigError("ENTITLEMENTS_ADMIN_IDLE_TIMEOUT must be between 1m and 24h")
+    admin_idle_timeout = _within(
+        "ADMIN_IDLE_TIMEOUT", parse("ADMIN_IDLE_TIMEOUT", parse_duration), "1m", "24h"
+    )
     trusted_proxies = parse("TRUSTED_PROXIES", _parse_hops)
     cutoff = parse("GRANDFATHER_CUTOFF", parse_datetime)
     until = parse("GRANDFATHER_UNTIL", parse_datetime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -85,13 +86,11 @@ def _drop_postgres_database(url: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """Create one database for this run on the engine in `param`, migrated with Alembic."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'entitlements.db'}"
+@contextlib.contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[str]:
+    """Create a database on `backend` (SQLite in `folder`), migrated with Alembic; drop it after."""
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'entitlements.db'}"
         upgrade(url)
         yield url
         return
@@ -101,6 +100,15 @@ def database_url(
         yield url
     finally:
         _drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Create one database for this run on the engine in `param`, migrated with Alembic."""
+    with migrated_database(request.param, tmp_path_factory.mktemp("sqlite")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -72,16 +72,17 @@ def session() -> Session:
 
 def dispose(app: Flask) -> None:
     """Close every connection `app` holds (before a fork, or when a command ends)."""
-    sessions: sessionmaker[Session] = app.extensions[EXTENSION]
-    bound = sessions.kw["bind"]
-    assert isinstance(bound, Engine)
-    bound.dispose()
+    _engine_of(app).dispose()
     app.extensions[READS].dispose()
 
 
 def engine() -> Engine:
     """Return the current app's engine."""
-    factory: sessionmaker[Session] = current_app.extensions[EXTENSION]
+    return _engine_of(current_app)
+
+
+def _engine_of(app: Flask) -> Engine:
+    factory: sessionmaker[Session] = app.extensions[EXTENSION]
     bound = factory.kw["bind"]
     assert isinstance(bound, Engine)
     return bound

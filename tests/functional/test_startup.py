@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from entitlements.migrate import upgrade
-from tests.conftest import BACKENDS, SECRET, _create_postgres_database, _drop_postgres_database
+from tests.conftest import (
+    BACKENDS,
+    SECRET,
+    migrated_database,
+)
 from tests.support.serve import serve
 
 ENTRY_POINT = os.path.join(os.path.dirname(sys.executable), "entitlements")
@@ -120,17 +123,8 @@ def test_a_database_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
 @pytest.fixture(params=BACKENDS)
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated database with no rows, of its own (a served process writes to it)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fresh.db'}"
-        upgrade(url)
+    with migrated_database(request.param, tmp_path) as url:
         yield url
-        return
-    url = _create_postgres_database()
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        _drop_postgres_database(url)
 
 
 def serve_and_read_jwks(tmp_path: Path, database_url: str) -> dict[str, list[dict[str, str]]]:
