@@ -173,6 +173,7 @@ ADMIN_SCHEMAS: dict[str, dict[str, Any]] = {
     "BanList": _list("bans", "Ban"),
     "CsvFile": {
         "type": "string",
+        "pattern": "^[^\\x00]*$",
         "description": "UTF-8 CSV with the header account_id,last_commented_at (ISO 8601).",
     },
     "GrandfatherImport": _object({
