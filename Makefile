@@ -1,13 +1,16 @@
-.PHONY: help run test lint fmt migrate revision bench
+.PHONY: help run test test-full lint fmt migrate revision bench
 
 help:  ## list targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 run:  ## install and serve with demo data (SQLite, no Stripe key, no network)
 	python3 -m venv .venv && .venv/bin/pip install -e . -e ./devstripe && .venv/bin/entitlements demo run
 
 test:  ## the whole suite on SQLite and PostgreSQL, with ruff and mypy
 	bash scripts/test.sh
+
+test-full:  ## as test, with ten times the property-test examples (Hypothesis profile full)
+	HYPOTHESIS_PROFILE=full bash scripts/test.sh
 
 lint:  ## ruff and mypy
 	.venv/bin/ruff check . && .venv/bin/mypy

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import time
 
+from support.outcome import EXIT_BELOW_TARGET, EXIT_ERRORS, EXIT_OK, verdict
+
 TARGET_EXCESS_S = 0.3
-EXIT_ERRORS, EXIT_BELOW_TARGET = 1, 3
 BIN = os.path.dirname(sys.executable)
 SCRIPT = os.path.join(BIN, "entitlements")
 HELPS = (
@@ -84,9 +85,9 @@ def main() -> int:
         print(f"{name:<42}{median:>10.3f}{median - baseline:>17.3f}")
     worst = max(m - baseline for name, m in medians.items() if name != "python -c pass")
     met = worst <= TARGET_EXCESS_S
-    verdict = "not judged (smoke run)" if args.smoke else "PASS" if met else "BELOW"
-    print(f"every --help <= {TARGET_EXCESS_S} s over the baseline: {verdict} (worst {worst:.3f} s)")
-    return 0 if met or args.smoke else EXIT_BELOW_TARGET
+    judged = verdict(met, smoke=args.smoke)
+    print(f"every --help <= {TARGET_EXCESS_S} s over the baseline: {judged} (worst {worst:.3f} s)")
+    return EXIT_OK if met or args.smoke else EXIT_BELOW_TARGET
 
 
 if __name__ == "__main__":

@@ -28,12 +28,11 @@ setup failed or the import wrote something unexpected; 3 when the target was mis
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,8 +52,10 @@ from entitlements.services.grandfather import (
     parse_import,
     plan_for,
 )
+from support.outcome import EXIT_BELOW_TARGET, EXIT_ERRORS, EXIT_OK, verdict
+from support.postgres import Postgres, add_postgres_options
 
-EXIT_OK, EXIT_ERRORS, EXIT_BELOW = 0, 1, 3
+DATABASE_PREFIX = "entitlements_bench_gf"
 CUTOFF = datetime(2024, 2, 29, tzinfo=UTC)
 TARGET_SECONDS, TARGET_ROWS = 20.0, 100_000
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -79,6 +80,11 @@ class Settings:
     admin_db: str
     seed: int
 
+    @property
+    def server(self) -> Postgres:
+        """The PostgreSQL server the run uses."""
+        return Postgres(self.postgres, self.admin_db)
+
 
 def parse_args(argv: list[str] | None = None) -> Settings:
     """Parse the command line."""
@@ -86,38 +92,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     add = parser.add_argument
     add("--rows", type=int, help="data lines in the file (default 100 000; smoke 5 000)")
     add("--smoke", action="store_true", help="short run for CI; the target does not fail it")
-    add(
-        "--postgres",
-        default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server URL without a database (env BENCH_POSTGRES)",
-    )
-    add("--admin-db", default="test", help="database to connect to for CREATE/DROP DATABASE")
+    add_postgres_options(parser)
     add("--seed", type=int, default=20240229, help="random seed of the generated file")
     args = parser.parse_args(argv)
     rows = args.rows if args.rows is not None else (5_000 if args.smoke else TARGET_ROWS)
     if rows < 100:
         parser.error("--rows must be at least 100")
     return Settings(rows, args.smoke, args.postgres.rstrip("/"), args.admin_db, args.seed)
-
-
-@contextlib.contextmanager
-def bench_database(settings: Settings) -> Iterator[str]:
-    """Create `entitlements_bench_gf_<pid>`, yield its URL and drop it afterwards, always."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"entitlements_bench_gf_{os.getpid()}"
-    admin_url = f"{settings.postgres}/{settings.admin_db}"
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(drop)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{settings.postgres}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(drop)
-        print(f"dropped database {name}")
 
 
 def generate(rows: int, seed: int) -> tuple[str, list[str], list[str]]:
@@ -159,9 +140,16 @@ def seed(engine: Engine, already: list[str], known: list[str]) -> None:
             conn.execute(
                 Grant.__table__.insert(),  # type: ignore[attr-defined]
                 [
-                    {"account_id": a, "feature": "comment", "kind": "grandfather",
-                     "starts_at": CUTOFF, "ends_by_policy": True, "reason": "seeded",
-                     "actor": "bench", "created_at": NOW}
+                    {
+                        "account_id": a,
+                        "feature": "comment",
+                        "kind": "grandfather",
+                        "starts_at": CUTOFF,
+                        "ends_by_policy": True,
+                        "reason": "seeded",
+                        "actor": "bench",
+                        "created_at": NOW,
+                    }
                     for a in already
                 ],
             )
@@ -187,7 +175,11 @@ def commit(engine: Engine, data: bytes) -> tuple[ImportPlan, int]:
     with Session(engine) as session:
         plan = plan_for(session, decode_csv(data), cutoff=CUTOFF)
         result = apply_import(
-            session, plan, actor=Actor("bench"), now=NOW, file_sha256=file_sha256(data),
+            session,
+            plan,
+            actor=Actor("bench"),
+            now=NOW,
+            file_sha256=file_sha256(data),
             skip_invalid=True,
         )
         session.commit()
@@ -225,7 +217,7 @@ def run(settings: Settings) -> int:
     """Set up, time every step, print the table; return the exit status."""
     csv_text, already, known = generate(settings.rows, settings.seed)
     data = csv_text.encode()
-    with bench_database(settings) as url:
+    with settings.server.database(DATABASE_PREFIX) as url:
         upgrade(url)
         engine = make_engine(url)
         try:
@@ -236,8 +228,10 @@ def run(settings: Settings) -> int:
             commit_s, (_, created) = timed(lambda: commit(engine, data))
             again_s, (_, created_again) = timed(lambda: commit(engine, data))
             grants_after = count_grants(engine)
-            valid = [(r.account_id, r.last_commented_at)
-                     for r in parsed.before_cutoff + parsed.after_cutoff]
+            valid = [
+                (r.account_id, r.last_commented_at)
+                for r in parsed.before_cutoff + parsed.after_cutoff
+            ]
             copy_s, _ = timed(lambda: baseline_copy(engine, valid))
             many_s, _ = timed(lambda: baseline_executemany(engine, valid))
             with engine.connect() as conn:
@@ -247,10 +241,14 @@ def run(settings: Settings) -> int:
 
     counts = plan.counts()
     lines = counts["rows"]
-    print(f"grandfather import: {lines:,} data lines ({len(data) / 1e6:.1f} MB) on PostgreSQL "
-          f"{server}, {os.cpu_count()} cores")
-    print(f"  new {counts['new']:,}, already grandfathered {counts['already_grandfathered']:,}, "
-          f"after the cutoff {counts['after_cutoff']:,}, invalid {counts['invalid']:,}")
+    print(
+        f"grandfather import: {lines:,} data lines ({len(data) / 1e6:.1f} MB) on PostgreSQL "
+        f"{server}, {os.cpu_count()} cores"
+    )
+    print(
+        f"  new {counts['new']:,}, already grandfathered {counts['already_grandfathered']:,}, "
+        f"after the cutoff {counts['after_cutoff']:,}, invalid {counts['invalid']:,}"
+    )
     print(f"{'step':<48}{'seconds':>9}{'rows/s':>12}")
     for label, seconds in (
         ("parse (pure)", parse_s),
@@ -261,23 +259,27 @@ def run(settings: Settings) -> int:
         (f"baseline: executemany {len(valid):,} rows", many_s),
     ):
         print(f"{label:<48}{seconds:>9.2f}{lines / seconds:>12,.0f}")
-    print(f"commit vs COPY: {commit_s / copy_s:.1f}x the time; "
-          f"vs executemany: {commit_s / many_s:.1f}x")
-
-    correct = (
-        created == counts["new"] == grants_after - grants_before and created_again == 0
+    print(
+        f"commit vs COPY: {commit_s / copy_s:.1f}x the time; "
+        f"vs executemany: {commit_s / many_s:.1f}x"
     )
+
+    correct = created == counts["new"] == grants_after - grants_before and created_again == 0
     if not correct:
-        print(f"error: created {created} (planned {counts['new']}), "
-              f"{grants_after - grants_before} grants appeared, repeat created {created_again}")
+        print(
+            f"error: created {created} (planned {counts['new']}), "
+            f"{grants_after - grants_before} grants appeared, repeat created {created_again}"
+        )
         return EXIT_ERRORS
     budget = TARGET_SECONDS * settings.rows / TARGET_ROWS
     met = max(dry_s, commit_s) <= budget
     # A smoke run is too small to judge the target: it prints the numbers without a verdict.
-    verdict = "not judged (smoke run)" if settings.smoke else "PASS" if met else "BELOW"
-    print(f"<= 20 s for 100 000 rows ({budget:.1f} s for {settings.rows:,}): {verdict} "
-          f"(dry run {dry_s:.2f} s, commit {commit_s:.2f} s)")
-    return EXIT_OK if met or settings.smoke else EXIT_BELOW
+    judged = verdict(met, smoke=settings.smoke)
+    print(
+        f"<= 20 s for 100 000 rows ({budget:.1f} s for {settings.rows:,}): {judged} "
+        f"(dry run {dry_s:.2f} s, commit {commit_s:.2f} s)"
+    )
+    return EXIT_OK if met or settings.smoke else EXIT_BELOW_TARGET
 
 
 def main(argv: list[str] | None = None) -> int:

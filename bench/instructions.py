@@ -37,15 +37,18 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import http_api
+from http_api_scenario.baseline import BARE_PATH, bare_app
+from http_api_scenario.seed import ACCOUNT, DATABASE_PREFIX, environment, seed
+from http_api_scenario.settings import parse_args
+from support.service import cli
 
 BENCH_DIR = Path(__file__).resolve().parent
 WARM_UP = 30
 BASE = 40
 TARGETS = {
-    "bare": ("GET", "/bare", b"", 200),
-    "check": ("GET", f"/v1/accounts/{http_api.ACCOUNT}/entitlements", b"", 200),
-    "token": ("POST", f"/v1/accounts/{http_api.ACCOUNT}/tokens", b'{"audience": "site"}', 201),
+    "bare": ("GET", BARE_PATH, b"", 200),
+    "check": ("GET", f"/v1/accounts/{ACCOUNT}/entitlements", b"", 200),
+    "token": ("POST", f"/v1/accounts/{ACCOUNT}/tokens", b'{"audience": "site"}', 201),
 }
 
 
@@ -55,7 +58,7 @@ def child(target: str, count: int) -> None:
 
     method, path, body, expect = TARGETS[target]
     if target == "bare":
-        app = http_api.bare_app()
+        app = bare_app()
     else:
         from entitlements.app import create_app
 
@@ -63,7 +66,8 @@ def child(target: str, count: int) -> None:
     headers = {"Authorization": f"Bearer {os.environ['BENCH_KEY']}"}
     if body:
         headers["Content-Type"] = "application/json"
-    environ = EnvironBuilder(path=path, method=method, headers=headers, data=body).get_environ()
+    builder = EnvironBuilder(path=path, method=method, headers=list(headers.items()), data=body)
+    environ = builder.get_environ()
     statuses: list[str] = []
 
     def start_response(status: str, _headers: object, _exc: object = None) -> None:
@@ -116,18 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: run `apt-get install valgrind`", file=sys.stderr)
         return 1
-    settings = http_api.parse_args(["--smoke"])
+    settings = parse_args(["--smoke"])
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="entitlements-bench-"))
-        database_url = stack.enter_context(http_api.bench_database(settings))
-        env = http_api.app_environment(database_url, tmp)
-        http_api.cli(env, tmp, "db upgrade")
-        env["BENCH_KEY"] = http_api.seed(env, tmp, database_url)
+        database_url = stack.enter_context(settings.server.database(DATABASE_PREFIX))
+        env = environment(database_url, tmp)
+        cli(env, tmp, "db upgrade")
+        env["BENCH_KEY"] = seed(env, tmp, database_url)
         env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR), env.get("PYTHONPATH", "")])
         runs = [(t, n) for t in TARGETS for n in (BASE, BASE + args.requests)]
         print(f"== counting {len(runs)} runs under callgrind, two at a time", flush=True)
         with ThreadPoolExecutor(2) as pool:
-            measured = pool.map(lambda run: count_instructions(*run, env, tmp), runs)
+            measured = pool.map(lambda run: count_instructions(run[0], run[1], env, tmp), runs)
             counts = dict(zip(runs, measured, strict=True))
     per_request = {
         t: (counts[t, BASE + args.requests] - counts[t, BASE]) / args.requests for t in TARGETS

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 CLAIMS = {
     "iss": "https://entitlements.example",
@@ -40,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
-    keys = {
+    keys: dict[str, PrivateKey] = {
         "RS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
         "ES256": ec.generate_private_key(ec.SECP256R1()),
         "EdDSA": ed25519.Ed25519PrivateKey.generate(),
@@ -49,10 +52,15 @@ def main() -> None:
     for alg, key in keys.items():
         token = jwt.encode(CLAIMS, key, algorithm=alg)
         public = key.public_key()
-        sign = rate(lambda k=key, a=alg: jwt.encode(CLAIMS, k, algorithm=a), args.seconds)
+        sign = rate(partial(jwt.encode, CLAIMS, key, algorithm=alg), args.seconds)
         verify = rate(
-            lambda t=token, p=public, a=alg: jwt.decode(
-                t, p, algorithms=[a], audience="site", options={"verify_exp": False}
+            partial(
+                jwt.decode,
+                token,
+                public,
+                algorithms=[alg],
+                audience="site",
+                options={"verify_exp": False},
             ),
             args.seconds,
         )

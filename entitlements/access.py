@@ -1,4 +1,5 @@
-"""resolve(): the one place access is decided. Pure: no database, no Flask, no clock."""
+"""resolve(): the one place access is decided, and the window arithmetic it shares with the
+explanations (effective ends, in force). Pure: no database, no Flask, no clock."""
 
 from __future__ import annotations
 
@@ -106,15 +107,9 @@ class Access:
         return (self.features, self.plan, self.sources, self.restrictions)
 
 
-@dataclass(frozen=True)
-class _Window:
-    """Half-open [start, end): None start means since forever, None end means for ever."""
-
-    start: datetime | None
-    end: datetime | None
-
-    def contains(self, now: datetime) -> bool:
-        return (self.start is None or self.start <= now) and (self.end is None or now < self.end)
+def in_force(start: datetime | None, end: datetime | None, now: datetime) -> bool:
+    """Return whether the half-open window [start, end) holds `now` (None: unbounded)."""
+    return (start is None or start <= now) and (end is None or now < end)
 
 
 def _earliest(*values: datetime | None) -> datetime | None:
@@ -122,7 +117,24 @@ def _earliest(*values: datetime | None) -> datetime | None:
     return min(present) if present else None
 
 
-def subscription_window(sub: SubscriptionFacts, policy: Policy) -> _Window | None:
+def effective_end(ends_at: datetime | None, stopped_at: datetime | None) -> datetime | None:
+    """Return when a grant or ban really ends: at its end or when revoked or lifted, if earlier."""
+    return _earliest(ends_at, stopped_at)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open [start, end): None start means since forever, None end means for ever."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def contains(self, now: datetime) -> bool:
+        """Return whether the window holds `now`."""
+        return in_force(self.start, self.end, now)
+
+
+def subscription_window(sub: SubscriptionFacts, policy: Policy) -> Window | None:
     """Return when a subscription entitles, judged by its status, or None if it never does."""
     if sub.ended_at is not None:
         return None
@@ -143,7 +155,7 @@ def subscription_window(sub: SubscriptionFacts, policy: Policy) -> _Window | Non
         end = sub.current_period_start + policy.past_due_grace
     else:
         return None
-    return _Window(None, _earliest(end, sub.access_revoked_at))
+    return Window(None, _earliest(end, sub.access_revoked_at))
 
 
 # resolve() works on plain tuples and builds the Source and Restriction records once, for the
@@ -167,6 +179,7 @@ def _at(
         if end is None or now < end:
             plans.update(plan_ids)
             sources.update(entries)
+    # in_force(), inlined for grants and bans: this runs once per boundary of the answer.
     for start, end, entry in grants:
         if start <= now and (end is None or now < end):
             sources.add(entry)
@@ -214,12 +227,12 @@ def resolve(
         (g.starts_at, end, (g.feature, g.kind, end, f"grant:{g.id}"))
         for g in grants
         if g.feature in catalog.features
-        for end in [_earliest(g.ends_at, g.revoked_at)]
+        for end in [effective_end(g.ends_at, g.revoked_at)]
     ]
     timed_bans: list[_Timed] = [
         (b.starts_at, end, (b.feature, b.message, end, f"ban:{b.id}"))
         for b in bans
-        for end in [_earliest(b.ends_at, b.lifted_at)]
+        for end in [effective_end(b.ends_at, b.lifted_at)]
     ]
     current = _at(subs, timed_grants, timed_bans, now)
     features, plan, sources, restrictions = current

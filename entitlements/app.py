@@ -16,15 +16,15 @@ from .catalog import CatalogError, load_catalog
 from .clock import utcnow
 from .config import ConfigError, load_config
 from .http import problems
-from .request_id import RequestIdMiddleware
-from .request_text import CheckedRequest
+from .http.request_id import RequestIdMiddleware
+from .http.request_text import CheckedRequest
+from .http.session_cookie import EXPIRED_NOTICE, CachedSignerSessionInterface
 from .runtime import EXTENSION, Runtime
-from .session_cookie import EXPIRED_NOTICE, CachedSignerSessionInterface
 from .tokens.keys import KeyRing
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the application from ENTITLEMENTS_* settings (and test overrides)."""
+    """Build the application from ENTITLEMENTS_* settings, `overrides` winning (tests, demo run)."""
     config = load_config(overrides)
     logging.basicConfig(level=config.log_level)
     app = Flask(__name__, instance_path=config.instance_path)

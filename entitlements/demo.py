@@ -48,7 +48,6 @@ def load_demo(
             now=now,
             starts_at=now - timedelta(days=30),
             ends_at=now + timedelta(days=90),
-            ends_by_policy=False,
         )
         add_grant(
             session,

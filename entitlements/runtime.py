@@ -13,7 +13,7 @@ from .billing.stripe_gateway import StripeGateway
 from .catalog import Catalog
 from .config import Config
 from .errors import UnavailableError
-from .request_id import current_request_id
+from .http.request_id import current_request_id
 from .services.audit import Actor
 from .tokens.keys import KeyRing
 

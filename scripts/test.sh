@@ -13,6 +13,9 @@ fi
 # The offline Stripe emulator is its own distribution (never in the service's wheel): the demo,
 # the billing tests and its own tests (devstripe/tests) use it. Its src layout needs no compat.
 .venv/bin/python -m pip install --quiet -e './devstripe[test]'
+# The Python client SDK (its own distribution): the main suite's end-to-end tests and the demo
+# magazine (examples/magazine) use it as a site service would.
+.venv/bin/python -m pip install --quiet -e './clients/python[test]'
 
 bash scripts/services.sh
 
@@ -34,7 +37,12 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== structure (import cycles, layering, module size; scripts/check_structure.py)"
 .venv/bin/python scripts/check_structure.py
-echo "== pytest (SQLite and PostgreSQL)"
+echo "== client SDKs (clients/python, clients/node: their own lint, types and suites)"
+bash scripts/test_clients.sh
+# The Hypothesis profile (tests/conftest.py): `ci` unless the caller chose one; `make test-full`
+# runs `full`, ten times the examples.
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
+echo "== pytest (SQLite and PostgreSQL; Hypothesis profile $HYPOTHESIS_PROFILE)"
 # Branch coverage of entitlements/, the processes the tests start included ([tool.coverage.*] in
 # pyproject.toml); fails under the floor, which is ratcheted up and never down (issue 10).
 .venv/bin/python -m pytest -p no:cacheprovider --durations=15 \

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -37,6 +38,13 @@ PG_ADMIN_URL = os.environ.get(
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 # Random-looking: production refuses a secret key with little entropy (e.g. one repeated letter).
 SECRET = "test-secret-key-ExFUEqV6jGO4fZz2_WSr0xUmRVrq4gU7He0"
+
+# Property tests draw the profile's max_examples, scaled per test (tests/support/examples.py):
+# `ci`, the default and scripts/test.sh's, keeps the suite quick; `full` (`make test-full`)
+# searches ten times deeper. HYPOTHESIS_PROFILE names the profile.
+hypothesis.settings.register_profile("ci", max_examples=100, print_blob=True)
+hypothesis.settings.register_profile("full", max_examples=1000, print_blob=True)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ def add_subscription(
     with app.app_context():
         session = db.session()
         ensure_account(session, account_id, now=now)
-        sub_id = fields.pop("id", f"sub_{account_id}_{status}")
+        sub_id: str = fields.pop("id", f"sub_{account_id}_{status}")
         session.add(
             Subscription(
                 id=sub_id,
@@ -67,6 +67,8 @@ def grant(app: Flask, account_id: str, feature: str, *, now: datetime, **kwargs:
             reason=kwargs.pop("reason", "test"),
             actor=ACTOR,
             now=now,
+            # A grandfather grant without an end follows the policy only when a test says so.
+            end_given=not kwargs.pop("ends_by_policy", False),
             **kwargs,
         )
         session.commit()

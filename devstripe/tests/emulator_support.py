@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 import stripe
@@ -18,12 +18,16 @@ from werkzeug.serving import make_server
 
 from devstripe.server import QuietRequestHandler
 
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionCreateParams
+
 API_VERSION = "2026-10-28.endive"
 # 2027-01-15T08:00:00Z, where the `emulator` fixture's clock stands still: objects made in one
 # test share a `created` second, wherever the real clock would have ticked between them.
 WALL_TIME = 1_800_000_000.0
 SECRET = "whsec_test_receiver_secret"
 Environ = dict[str, Any]
+Expandable = TypeVar("Expandable", bound=stripe.StripeObject)
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -133,7 +137,8 @@ def new_session(client: stripe.StripeClient, **extra: Any) -> Any:
         "cancel_url": "http://app.test/cancel",
     }
     params.update(extra)
-    return client.v1.checkout.sessions.create(params=params)
+    # Tests also send what the SDK's TypedDict does not list, to see the emulator refuse it.
+    return client.v1.checkout.sessions.create(params=cast("SessionCreateParams", params))
 
 
 def pay(
@@ -147,3 +152,15 @@ def pay(
         url + "/pay",
         {"email": email, "card_number": card, "promotion_code": promotion_code},
     )
+
+
+def expanded(value: str | Expandable | None, kind: type[Expandable]) -> Expandable:
+    """Return an expandable field the request expanded; fail the test on a bare id or nothing."""
+    assert isinstance(value, kind), value
+    return value
+
+
+def unexpanded(value: str | stripe.StripeObject | None) -> str:
+    """Return an expandable field left as an id; fail the test on an object or nothing."""
+    assert isinstance(value, str), value
+    return value

@@ -10,7 +10,7 @@ import pytest
 import stripe
 
 from devstripe import EmulatorServer, EmulatorState
-from emulator_support import API_VERSION, new_session
+from emulator_support import API_VERSION, expanded, new_session, unexpanded
 
 
 def test_authentication(emulator: EmulatorServer) -> None:
@@ -78,10 +78,15 @@ def test_legacy_global_configuration(emulator: EmulatorServer) -> None:
     stripe.api_key, stripe.api_base, stripe.api_version = "sk_test_g", emulator.url, API_VERSION
     try:
         cust = stripe.Customer.create(email="legacy@example.com", metadata={"k": "v"})
-        assert stripe.Customer.retrieve(cust.id).metadata["k"] == "v"
+        metadata = stripe.Customer.retrieve(cust.id).metadata
+        assert metadata is not None
+        assert metadata["k"] == "v"
         prices = stripe.Price.list(lookup_keys=["plus_annual"], expand=["data.product"])
-        assert (prices.data[0].unit_amount, prices.data[0].product.name) == (5000, "Plus")
-        assert prices.data[0].recurring.interval == "year"
+        product = expanded(prices.data[0].product, stripe.Product)
+        assert (prices.data[0].unit_amount, product.name) == (5000, "Plus")
+        recurring = prices.data[0].recurring
+        assert recurring is not None
+        assert recurring.interval == "year"
     finally:
         stripe.api_key, stripe.api_base, stripe.api_version = saved
 
@@ -98,7 +103,7 @@ def test_catalog(client: stripe.StripeClient) -> None:
             "lookup_key": "pro_monthly",
         }
     )
-    assert client.v1.products.retrieve(price.product).name == "Pro"
+    assert client.v1.products.retrieve(unexpanded(price.product)).name == "Pro"
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.prices.create(
             params={
@@ -143,7 +148,7 @@ def test_subscription_api_operations(client: stripe.StripeClient, state: Emulato
         }
     )
     assert sub.status == "active"
-    assert sub.latest_invoice.status == "paid"
+    assert expanded(sub.latest_invoice, stripe.Invoice).status == "paid"
     assert sub["items"].data[0].price.product.name == "Plus"
     listed = client.v1.subscriptions.list(
         params={"customer": cust.id, "price": "price_plus_monthly"}
@@ -154,6 +159,7 @@ def test_subscription_api_operations(client: stripe.StripeClient, state: Emulato
         sub.id, params={"metadata": {"a": "", "b": "2"}, "pause_collection": {"behavior": "void"}}
     )
     assert sub.metadata.to_dict() == {"b": "2"}
+    assert sub.pause_collection is not None
     assert sub.pause_collection.behavior == "void"
     sub = client.v1.subscriptions.update(sub.id, params={"pause_collection": ""})
     assert sub.pause_collection is None
@@ -164,6 +170,7 @@ def test_subscription_api_operations(client: stripe.StripeClient, state: Emulato
     assert state.events("customer.subscription.resumed")
 
     canceled = client.v1.subscriptions.cancel(sub.id)
+    assert canceled.cancellation_details is not None
     assert (canceled.status, canceled.cancellation_details.reason) == (
         "canceled",
         "cancellation_requested",
@@ -255,13 +262,14 @@ def test_checkout_helper_endpoints(client: stripe.StripeClient, state: EmulatorS
         authentication="complete",
     )
     done = client.deserialize(raw, api_mode="V1")
+    assert isinstance(done, stripe.checkout.Session)
     assert (done.object, done.status, done.payment_status) == (
         "checkout.session",
         "complete",
         "paid",
     )
     raw = client.raw_request("post", "/v1/test_helpers/devstripe/advance", seconds=3600)
-    assert client.deserialize(raw, api_mode="V1").now >= state.now() - 1
+    assert client.deserialize(raw, api_mode="V1")["now"] >= state.now() - 1  # the emulator's own
 
 
 def test_a_retried_cancel_with_its_idempotency_key_replays_the_cancel(
@@ -279,6 +287,7 @@ def test_a_retried_cancel_with_its_idempotency_key_replays_the_cancel(
     first = client.v1.subscriptions.cancel(sub.id, options={"idempotency_key": "cancel-1"})
     again = client.v1.subscriptions.cancel(sub.id, options={"idempotency_key": "cancel-1"})
     assert (first.status, again.status) == ("canceled", "canceled")
+    assert again.last_response is not None
     assert again.last_response.headers.get("Idempotent-Replayed") == "true"
     # Without the key, a second cancel is refused as Stripe refuses it: as if deleted.
     with pytest.raises(stripe.InvalidRequestError) as exc:

@@ -7,7 +7,7 @@ import stripe
 
 from devstripe import EmulatorState
 from devstripe.clock import HOUR
-from emulator_support import Receiver, browse, new_session, pay
+from emulator_support import Receiver, browse, expanded, new_session, pay, unexpanded
 
 
 def test_card_4242_completes_checkout(
@@ -35,7 +35,7 @@ def test_card_4242_completes_checkout(
     sess = client.v1.checkout.sessions.retrieve(sess.id, params={"expand": ["subscription"]})
     assert (sess.status, sess.payment_status) == ("complete", "paid")
     assert sess.client_reference_id == "user-42"
-    sub = sess.subscription
+    sub = expanded(sess.subscription, stripe.Subscription)
     assert sub.status == "active"
     assert sub.metadata.to_dict() == {"user_id": "42"}
     item = sub["items"].data[0]
@@ -44,23 +44,25 @@ def test_card_4242_completes_checkout(
     assert item.price.lookup_key == "plus_monthly"
     assert "current_period_end" not in sub.to_dict()
 
-    inv = client.v1.invoices.retrieve(sub.latest_invoice)
+    inv = client.v1.invoices.retrieve(unexpanded(sub.latest_invoice))
     assert (inv.status, inv.amount_paid, inv.billing_reason) == ("paid", 500, "subscription_create")
-    assert inv.parent.subscription_details.subscription == sub.id
-    assert inv.subscription == sub.id
+    assert inv["parent"]["subscription_details"]["subscription"] == sub.id
+    assert inv["subscription"] == sub.id  # a field the SDK's types do not list
     # As in the pinned API version: the invoice's payment names the payment intent, and the
     # charge no longer names its invoice.
+    assert inv.payments is not None
     payment = inv.payments.data[0].payment
     assert payment.type == "payment_intent"
-    (charge,) = client.v1.charges.list(params={"customer": inv.customer}).data
+    (charge,) = client.v1.charges.list(params={"customer": unexpanded(inv.customer)}).data
     assert (charge.status, charge.amount, charge.payment_intent) == (
         "succeeded",
         500,
         payment.payment_intent,
     )
     assert "invoice" not in charge.to_dict()
+    intent = unexpanded(charge.payment_intent)
     found = client.v1.invoice_payments.list(
-        params={"payment": {"type": "payment_intent", "payment_intent": charge.payment_intent}}
+        params={"payment": {"type": "payment_intent", "payment_intent": intent}}
     )
     assert [p.invoice for p in found.data] == [inv.id]
 
@@ -150,11 +152,13 @@ def test_trial_needs_no_payment(client: stripe.StripeClient) -> None:
     assert pay(sess.url).status == 303
     sess = client.v1.checkout.sessions.retrieve(sess.id, params={"expand": ["subscription"]})
     assert sess.payment_status == "no_payment_required"
-    sub = sess.subscription
+    sub = expanded(sess.subscription, stripe.Subscription)
     assert sub.status == "trialing"
+    assert sub.trial_end is not None
+    assert sub.trial_start is not None
     assert sub.trial_end - sub.trial_start == 14 * 86400
     assert sub["items"].data[0].current_period_end == sub.trial_end
-    assert client.v1.invoices.retrieve(sub.latest_invoice).amount_paid == 0
+    assert client.v1.invoices.retrieve(unexpanded(sub.latest_invoice)).amount_paid == 0
 
 
 def test_promotion_code_discounts_first_invoice(client: stripe.StripeClient) -> None:
@@ -163,7 +167,8 @@ def test_promotion_code_discounts_first_invoice(client: stripe.StripeClient) -> 
     assert "This code is invalid." in pay(sess.url, promotion_code="NOPE").body
     assert pay(sess.url, promotion_code="welcome10").status == 303
     sess = client.v1.checkout.sessions.retrieve(sess.id, params={"expand": ["invoice"]})
-    assert sess.invoice.amount_paid == 450
+    assert expanded(sess.invoice, stripe.Invoice).amount_paid == 450
+    assert sess.total_details is not None
     assert sess.total_details.amount_discount == 50
     promo = client.v1.promotion_codes.list(params={"code": "WELCOME10"}).data[0]
     assert promo.times_redeemed == 1
@@ -182,7 +187,9 @@ def test_session_validation_and_expiry(client: stripe.StripeClient) -> None:
     assert expired.status == "expired"
     assert "This checkout session has expired." in pay(sess.url).body
     items = client.v1.checkout.sessions.line_items.list(new_session(client).id)
-    assert items.data[0].price.id == "price_plus_monthly"
+    price = items.data[0].price
+    assert price is not None
+    assert price.id == "price_plus_monthly"
 
 
 def test_session_level_discount(client: stripe.StripeClient, state: EmulatorState) -> None:
@@ -193,4 +200,4 @@ def test_session_level_discount(client: stripe.StripeClient, state: EmulatorStat
         new_session(client, discounts=[{"coupon": "welcome10"}], allow_promotion_codes=True)
     assert state.complete_checkout(sess.id) == "complete"
     done = client.v1.checkout.sessions.retrieve(sess.id, params={"expand": ["invoice"]})
-    assert done.invoice.amount_paid == 450
+    assert expanded(done.invoice, stripe.Invoice).amount_paid == 450

@@ -10,18 +10,28 @@ import stripe
 
 from devstripe import EmulatorServer, EmulatorState
 from devstripe.clock import DAY, HOUR
-from emulator_support import API_VERSION, WALL_TIME, Receiver, new_session, pay
+from emulator_support import (
+    API_VERSION,
+    WALL_TIME,
+    Receiver,
+    expanded,
+    new_session,
+    pay,
+    unexpanded,
+)
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
 
 
-def _subscribe_on_clock(client: stripe.StripeClient, **session: Any) -> tuple[str, Any]:
+def _subscribe_on_clock(
+    client: stripe.StripeClient, **session: Any
+) -> tuple[str, stripe.Subscription]:
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": T0, "name": "t"})
     cust = client.v1.customers.create(params={"email": "c@example.com", "test_clock": clock.id})
     assert cust.created == T0
     sess = new_session(client, customer=cust.id, **session)
     assert pay(sess.url).status == 303
-    sub_id = client.v1.checkout.sessions.retrieve(sess.id).subscription
+    sub_id = unexpanded(client.v1.checkout.sessions.retrieve(sess.id).subscription)
     return clock.id, client.v1.subscriptions.retrieve(sub_id)
 
 
@@ -39,6 +49,7 @@ def test_trial_renewal_failure_retries_then_cancel(
     assert sub.status == "trialing"
     assert sub.test_clock == clock
     trial_end = sub.trial_end
+    assert trial_end is not None
     assert trial_end == T0 + 7 * DAY
 
     _advance(client, clock, trial_end - 2 * DAY)
@@ -47,16 +58,17 @@ def test_trial_renewal_failure_retries_then_cancel(
     sub = client.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
     assert sub.status == "active"
     item = sub["items"].data[0]
-    assert (item.current_period_start, sub.latest_invoice.status) == (trial_end, "paid")
-    assert sub.latest_invoice.billing_reason == "subscription_cycle"
-    assert sub.latest_invoice.created == trial_end
+    latest = expanded(sub.latest_invoice, stripe.Invoice)
+    assert (item.current_period_start, latest.status) == (trial_end, "paid")
+    assert latest.billing_reason == "subscription_cycle"
+    assert latest.created == trial_end
 
     # First renewal pays; the period moves forward on the item.
     first_end = item.current_period_end
     _advance(client, clock, first_end + HOUR)
     sub = client.v1.subscriptions.retrieve(sub.id)
     assert sub["items"].data[0].current_period_start == first_end
-    renewal = client.v1.invoices.retrieve(sub.latest_invoice)
+    renewal = client.v1.invoices.retrieve(unexpanded(sub.latest_invoice))
     assert (renewal.status, renewal.billing_reason, renewal.amount_paid) == (
         "paid",
         "subscription_cycle",
@@ -64,15 +76,15 @@ def test_trial_renewal_failure_retries_then_cancel(
     )
 
     # Second renewal fails: past_due, then retries at +3, +5, +7 days, then canceled.
-    state.set_card_fails(sub.customer)
+    state.set_card_fails(unexpanded(sub.customer))
     second_end = sub["items"].data[0].current_period_end
     _advance(client, clock, second_end + HOUR)
     sub = client.v1.subscriptions.retrieve(sub.id)
     assert sub.status == "past_due"
-    failed = client.v1.invoices.retrieve(sub.latest_invoice)
+    failed = client.v1.invoices.retrieve(unexpanded(sub.latest_invoice))
     assert (failed.status, failed.attempt_count) == ("open", 1)
     assert failed.next_payment_attempt == second_end + 3 * DAY
-    assert client.v1.charges.retrieve(failed.charge).status == "failed"
+    assert client.v1.charges.retrieve(failed["charge"]).status == "failed"  # not in the types
 
     _advance(client, clock, second_end + 3 * DAY + HOUR)
     failed = client.v1.invoices.retrieve(failed.id)
@@ -83,6 +95,7 @@ def test_trial_renewal_failure_retries_then_cancel(
     sub = client.v1.subscriptions.retrieve(sub.id)
     assert sub.status == "canceled"
     assert sub.ended_at == second_end + 7 * DAY
+    assert sub.cancellation_details is not None
     assert sub.cancellation_details.reason == "payment_failed"
     assert client.v1.invoices.retrieve(failed.id).attempt_count == 4
 
@@ -115,16 +128,17 @@ def test_exhausted_retries_can_leave_subscription_unpaid(unpaid_emulator: Emulat
     )
     unpaid_emulator.state.set_retry_schedule((1, 2))
     clock, sub = _subscribe_on_clock(client)
-    unpaid_emulator.state.set_card_fails(sub.customer)
+    unpaid_emulator.state.set_card_fails(unexpanded(sub.customer))
     end = sub["items"].data[0].current_period_end
     _advance(client, clock, end + 2 * DAY + HOUR)
     sub = client.v1.subscriptions.retrieve(sub.id)
     assert sub.status == "unpaid"
-    assert client.v1.invoices.retrieve(sub.latest_invoice).attempt_count == 3
+    latest_id = unexpanded(sub.latest_invoice)
+    assert client.v1.invoices.retrieve(latest_id).attempt_count == 3
 
     # A working card and a manual pay bring it back.
-    unpaid_emulator.state.set_card_fails(sub.customer, False)
-    assert client.v1.invoices.pay(sub.latest_invoice).status == "paid"
+    unpaid_emulator.state.set_card_fails(unexpanded(sub.customer), False)
+    assert client.v1.invoices.pay(latest_id).status == "paid"
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 

@@ -6,17 +6,20 @@ import pytest
 import stripe
 
 from devstripe import EmulatorState
-from emulator_support import Receiver, new_session
+from emulator_support import Receiver, new_session, unexpanded
 
 
 def _paid_charge(client: stripe.StripeClient, state: EmulatorState) -> stripe.Charge:
     sess = new_session(client)
     assert state.complete_checkout(sess.id) == "complete"
-    inv = client.v1.invoices.retrieve(client.v1.checkout.sessions.retrieve(sess.id).invoice)
+    inv = client.v1.invoices.retrieve(
+        unexpanded(client.v1.checkout.sessions.retrieve(sess.id).invoice)
+    )
+    assert inv.payments is not None
     payment_intent = inv.payments.data[0].payment.payment_intent
     (charge,) = [
         c
-        for c in client.v1.charges.list(params={"customer": inv.customer}).data
+        for c in client.v1.charges.list(params={"customer": unexpanded(inv.customer)}).data
         if c.payment_intent == payment_intent
     ]
     return charge
@@ -38,6 +41,7 @@ def test_partial_then_full_refund(
     assert rest.amount == 300
     charge = client.v1.charges.retrieve(charge.id)
     assert (charge.amount_refunded, charge.refunded) == (500, True)
+    assert charge.refunds is not None
     assert {r.id for r in charge.refunds.data} == {part.id, rest.id}
     assert [r.id for r in client.v1.refunds.list(params={"charge": charge.id}).data] == [
         rest.id,
@@ -62,6 +66,7 @@ def test_dispute_helper(
         "post", f"/v1/test_helpers/charges/{charge.id}/dispute", reason="fraudulent"
     )
     dispute = client.deserialize(raw, api_mode="V1")
+    assert isinstance(dispute, stripe.Dispute)
     assert (dispute.object, dispute.status, dispute.amount) == ("dispute", "needs_response", 500)
     assert client.v1.charges.retrieve(charge.id).disputed is True
     assert client.v1.disputes.retrieve(dispute.id).charge == charge.id
@@ -83,7 +88,7 @@ def test_invoice_pay_failure_raises_card_error(client: stripe.StripeClient) -> N
         params={"customer": cust.id, "items": [{"price": "price_plus_monthly"}]}
     )
     assert sub.status == "incomplete"
-    inv = client.v1.invoices.retrieve(sub.latest_invoice)
+    inv = client.v1.invoices.retrieve(unexpanded(sub.latest_invoice))
     assert (inv.status, inv.attempt_count, inv.next_payment_attempt) == ("open", 1, None)
     with pytest.raises(stripe.CardError) as exc:
         client.v1.invoices.pay(inv.id)
@@ -108,7 +113,7 @@ def test_refund_by_payment_intent_refunds_its_charge(
     client: stripe.StripeClient, state: EmulatorState
 ) -> None:
     charge = _paid_charge(client, state)
-    refund = client.v1.refunds.create(params={"payment_intent": charge.payment_intent})
+    refund = client.v1.refunds.create(params={"payment_intent": unexpanded(charge.payment_intent)})
     assert (refund.charge, refund.amount, refund.payment_intent) == (
         charge.id,
         charge.amount,

@@ -13,7 +13,7 @@ import stripe
 from devstripe import EmulatorServer
 from devstripe.clock import DAY, HOUR
 from devstripe.persist import StateFileError
-from emulator_support import API_VERSION, Receiver, browse, new_session, pay
+from emulator_support import API_VERSION, Receiver, browse, new_session, pay, unexpanded
 
 
 def sdk(srv: EmulatorServer) -> stripe.StripeClient:
@@ -55,7 +55,7 @@ def test_restarted_emulator_keeps_customers_subscriptions_and_open_checkouts(sta
     customer = client.v1.customers.create(params={"email": "kept@example.com"})
     paid = new_session(client, customer=customer.id)
     assert pay(paid.url).status == 303
-    subscription_id = client.v1.checkout.sessions.retrieve(paid.id).subscription
+    subscription_id = unexpanded(client.v1.checkout.sessions.retrieve(paid.id).subscription)
     still_open = new_session(client, customer=customer.id)
     first.state.advance(HOUR)  # less than a checkout session lives
     first.state.flush_deliveries()  # so no event is owed: owed ones are queued again at start

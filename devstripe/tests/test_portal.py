@@ -6,14 +6,14 @@ import stripe
 
 from devstripe import EmulatorState
 from devstripe.clock import DAY, HOUR
-from emulator_support import browse, new_session, pay
+from emulator_support import browse, expanded, new_session, pay, unexpanded
 
 
 def _portal(client: stripe.StripeClient, state: EmulatorState) -> tuple[str, str]:
     sess = new_session(client)
     assert state.complete_checkout(sess.id, email="p@example.com") == "complete"
-    sub_id = client.v1.checkout.sessions.retrieve(sess.id).subscription
-    cust = client.v1.subscriptions.retrieve(sub_id).customer
+    sub_id = unexpanded(client.v1.checkout.sessions.retrieve(sess.id).subscription)
+    cust = unexpanded(client.v1.subscriptions.retrieve(sub_id).customer)
     bps = client.v1.billing_portal.sessions.create(
         params={"customer": cust, "return_url": "http://app.test/account"}
     )
@@ -52,8 +52,9 @@ def test_portal_cancel_resume_and_switch(client: stripe.StripeClient, state: Emu
     item = sub["items"].data[0]
     assert item.price.lookup_key == "plus_annual"
     assert item.current_period_end - item.current_period_start >= 365 * DAY
-    assert sub.latest_invoice.billing_reason == "subscription_update"
-    assert sub.latest_invoice.amount_paid == 5000
+    invoice = expanded(sub.latest_invoice, stripe.Invoice)
+    assert invoice.billing_reason == "subscription_update"
+    assert invoice.amount_paid == 5000
     assert "Switch to monthly" in browse(url).body
 
 
@@ -72,7 +73,7 @@ def test_portal_card_update_and_recovery(client: stripe.StripeClient, state: Emu
     browse(url + "/card", {"card_number": "4242424242424242"})
     sub = client.v1.subscriptions.retrieve(sub_id, params={"expand": ["latest_invoice"]})
     assert sub.status == "active"
-    assert sub.latest_invoice.status == "paid"
+    assert expanded(sub.latest_invoice, stripe.Invoice).status == "paid"
 
 
 def test_portal_without_subscription(client: stripe.StripeClient) -> None:

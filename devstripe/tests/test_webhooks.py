@@ -130,6 +130,7 @@ def test_webhook_endpoints_api(client: stripe.StripeClient, emulator: EmulatorSe
         we = client.v1.webhook_endpoints.create(
             params={"url": other.url, "enabled_events": ["customer.created"]}
         )
+        assert we.secret is not None
         assert we.secret.startswith("whsec_")
         other.secret = we.secret
         client.v1.customers.create(params={"email": "e@example.com"})
@@ -147,7 +148,9 @@ def test_events_filters(client: stripe.StripeClient, state: EmulatorState) -> No
     cust = client.v1.customers.create(params={"email": "f@example.com"})
     client.v1.customers.update(cust.id, params={"name": "Filter"})
     updated = client.v1.events.list(params={"type": "customer.updated"}).data
-    assert updated[0].data.previous_attributes.to_dict() == {"name": None}
+    previous = updated[0].data.previous_attributes
+    assert previous is not None
+    assert previous.to_dict() == {"name": None}
     both = client.v1.events.list(params={"types": ["customer.created", "customer.updated"]}).data
     assert [e.type for e in both] == ["customer.updated", "customer.created"]
     assert client.v1.events.list(params={"type": "customer.*"}).data[0].type == "customer.updated"

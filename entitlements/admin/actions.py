@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -14,14 +14,15 @@ from .. import db
 from ..catalog import FEATURE_NAMES, FEATURES
 from ..clock import parse_datetime
 from ..errors import DomainError, InvalidError, NotFoundError
+from ..http.console_session import admin_required, current_actor
 from ..models import Ban, Grant, Subscription
 from ..runtime import now, runtime
 from ..services import bans, grants
 from ..services.accounts import validate_account_id
 from ..services.explain import Explanation, explain_account
 from . import describe
-from .sessions import admin_required, current_actor
-from .views import bp
+
+bp = Blueprint("actions", __name__)
 
 KIND_NAMES = {"comp": "Complimentary", "grandfather": "Past commenter"}
 Page = tuple[str, int]
@@ -118,7 +119,7 @@ def _submit(account_id: str, form: str, change: Callable[[Session], str]) -> Res
         return render_account(account_id, form=form, error=exc, values=request.form), exc.status
     db_session.commit()
     flash(message)
-    return redirect(url_for("console.account", account_id=account_id), code=303)
+    return redirect(url_for("console.actions.account", account_id=account_id), code=303)
 
 
 @bp.post("/accounts/<account_id>/grants")
@@ -128,21 +129,18 @@ def grant_add(account_id: str) -> Response | Page:
     validate_account_id(account_id)
 
     def change(session: Session) -> str:
-        kind = request.form.get("kind", "comp")
         ends_at = _until()
         grant = grants.add_grant(
             session,
             account_id,
             feature=request.form.get("feature", ""),
-            kind=kind,
+            kind=request.form.get("kind", "comp"),
             reason=request.form.get("reason"),
             actor=current_actor(),
             now=now(),
             ends_at=ends_at,
             # A past commenter's grant without a date ends when the grandfather period does.
-            ends_by_policy=grants.follows_policy(
-                kind, ends_at, policy_end=runtime().policy.grandfather_until, now=now()
-            ),
+            policy_end=runtime().policy.grandfather_until,
         )
         return f"Granted {grant.feature} to {account_id} ({describe.when(grant.ends_at)})."
 

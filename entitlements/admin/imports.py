@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import delete
 from werkzeug.wrappers import Response
 
 from .. import db
 from ..errors import InvalidError
+from ..http.console_session import admin_required, current_actor
 from ..models import AdminUpload
 from ..runtime import now, runtime
 from ..services import grandfather
 from ..services.audit import record
-from .sessions import admin_required, current_actor
-from .views import bp
+
+bp = Blueprint("imports", __name__)
 
 PENDING = "admin_import_sha256"
 # Past-commenter lists outgrow the API's 1 MiB body limit; this page alone takes more.
@@ -31,7 +32,7 @@ SHOWN_INVALID = 200
 
 @bp.before_request
 def _upload_limit() -> None:
-    if request.endpoint == "console.import_preview":
+    if request.endpoint == "console.imports.import_preview":
         request.max_content_length = MAX_UPLOAD
 
 
@@ -141,4 +142,4 @@ def import_commit() -> Response | tuple[str, int]:
         + (f"; {len(plan.invalid)} invalid rows skipped" if plan.invalid else "")
         + "."
     )
-    return redirect(url_for("console.import_form"), code=303)
+    return redirect(url_for("console.imports.import_form"), code=303)

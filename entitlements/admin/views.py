@@ -1,4 +1,8 @@
-"""Console pages: sign-in and sign-out, account search, the audit log; forms live beside."""
+"""The console under /admin: sign-in and sign-out, account search, the audit log.
+
+The parent blueprint: its hooks (headers, errors, template context) cover the child blueprints
+it registers, the account page with its forms and the grandfather import.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import db
 from ..clock import parse_datetime
 from ..errors import DomainError
-from ..http.csrf import check_csrf, csrf_token
-from ..models import AuditEvent
-from ..pages import PAGE_HEADERS
-from ..request_id import current_request_id
-from ..runtime import now, runtime
-from ..services.accounts import ACCOUNT_ID, search_accounts
-from ..services.audit import record
-from ..services.audit_log import AuditFilter, find_events
-from . import auth, describe
-from .sessions import (
+from ..http.console_session import (
     admin_required,
     current_actor,
     end_session,
@@ -30,6 +25,16 @@ from .sessions import (
     session_admin,
     start_session,
 )
+from ..http.csrf import check_csrf, csrf_token
+from ..http.request_id import current_request_id
+from ..models import AuditEvent
+from ..pages import PAGE_HEADERS
+from ..runtime import now, runtime
+from ..services.accounts import ACCOUNT_ID, search_accounts
+from ..services.admins import sign_in
+from ..services.audit import record
+from ..services.audit_log import AuditFilter, find_events
+from . import actions, describe, imports
 
 bp = Blueprint(
     "console",
@@ -39,6 +44,8 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
+for child in (actions, imports):
+    bp.register_blueprint(child.bp)
 
 # One message for every failed sign-in: it never tells whether the email exists.
 SIGN_IN_FAILED = (
@@ -114,7 +121,7 @@ def login_submit() -> BaseResponse | tuple[str, int]:
     check_csrf()
     email = request.form.get("email", "")
     db_session = db.session()
-    result = auth.sign_in(
+    result = sign_in(
         db_session,
         email,
         request.form.get("password", ""),
@@ -238,9 +245,3 @@ def audit() -> tuple[str, int]:
         actions=KNOWN_ACTIONS,
     )
     return body, 400 if errors else 200
-
-
-# Form handlers register their routes on `bp` when imported.
-from . import actions, imports  # noqa: E402
-
-__all__ = ["actions", "bp", "imports"]

@@ -8,18 +8,17 @@ from typing import Any
 from flask import Blueprint, g
 
 from .. import db
-from ..access import Access, resolve
+from ..access import Access
 from ..clock import to_rfc3339
 from ..errors import InvalidError
+from ..http.bearer import bearer_key, check_scope, require_scope
+from ..http.body import json_body
 from ..runtime import Runtime, now, runtime
 from ..services.accounts import validate_account_id
-from ..services.service_keys import lookup_hash
-from ..services.snapshot import QUERIES, read_snapshot, snapshot_params
+from ..services.check import check_access
 from ..tokens.handoff import create_handoff
 from ..tokens.service import sign_access
-from .auth import bearer_key, check_scope, require_scope
 from .openapi import document
-from .request_body import json_body
 
 bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
 
@@ -57,13 +56,9 @@ def access_json(account_id: str, access: Access) -> dict[str, Any]:
 
 def authorized_access(account_id: str, scope: str, rt: Runtime, at: datetime) -> Access:
     """Check the key's scope and resolve the account at `at`, from one single-statement read."""
-    key = bearer_key()
-    validate_account_id(account_id)
-    rows = db.fetch_all(QUERIES, snapshot_params(account_id, lookup_hash(key) or ""))
-    snap = read_snapshot(rows, rt.policy)
-    g.caller = check_scope(snap.caller, scope)
-    facts = snap.facts
-    return resolve(facts.subscriptions, facts.grants, facts.bans, now=at, policy=rt.policy)
+    checked = check_access(db.fetch_all, account_id, bearer_key(), policy=rt.policy, now=at)
+    g.caller = check_scope(checked.caller, scope)
+    return checked.access
 
 
 @bp.get("/<account_id>/entitlements")
@@ -96,8 +91,9 @@ def post_token(account_id: str) -> tuple[dict[str, Any], int]:
     audience = body.get("audience")
     if audience is not None and not isinstance(audience, str):
         raise InvalidError("audience must be a string", field="audience")
+    session = db.session()
     token = sign_access(
-        db.session,
+        session,
         access,
         account_id=account_id,
         audience=audience,
@@ -105,9 +101,9 @@ def post_token(account_id: str) -> tuple[dict[str, Any], int]:
         keyring=rt.keyring,
         now=at,
     )
-    if db.has_session() and db.session().in_transaction():
+    if session.in_transaction():
         # Only when the key ring was read or the first development key was made.
-        db.session().commit()
+        session.commit()
     return {"token": token.token, "expires_at": to_rfc3339(token.expires_at)}, 201
 
 

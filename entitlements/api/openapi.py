@@ -22,7 +22,7 @@ _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 # Every text input obeys text_rules: no NUL (PostgreSQL refuses it), at most MAX_TEXT long.
 NO_NUL = "^[^\\x00]*$"
 ACCOUNT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,64}$"}
-# Row ids are positive 64-bit integers (admin_params.row_id).
+# Row ids are positive 64-bit integers (http/params.py: row_id).
 ROW_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "account_id": ACCOUNT_ID,
@@ -268,6 +268,14 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _operation_id(endpoint: str) -> str:
+    """Return `<blueprint>_<view>`, naming a nested blueprint's view by its top blueprint."""
+    # admin.grants.create_grant is admin_create_grant: the operation ids stay as they were
+    # before the admin API was split into child blueprints, and stay when a view moves.
+    top, _, rest = endpoint.partition(".")
+    return f"{top}_{rest.rpartition('.')[2]}" if rest else top
+
+
 def build_document() -> dict[str, Any]:
     """Walk the app's routes and build the OpenAPI 3.1 document from their marks."""
     paths: dict[str, dict[str, Any]] = {}
@@ -280,7 +288,7 @@ def build_document() -> dict[str, Any]:
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation: dict[str, Any] = {
                 "summary": meta["summary"],
-                "operationId": rule.endpoint.replace(".", "_"),
+                "operationId": _operation_id(rule.endpoint),
                 "tags": [meta["tag"]],
                 "responses": {},
             }

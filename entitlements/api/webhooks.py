@@ -8,10 +8,10 @@ from .. import db
 from ..billing.handlers import BillingContext
 from ..billing.webhooks import MAX_BODY_BYTES, receive
 from ..clock import utcnow
+from ..http.body import read_body
 from ..http.problems import problem
 from ..runtime import gateway, now, request_actor, runtime
 from .openapi import STRIPE_SIGNATURE, document
-from .request_body import read_body
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 

@@ -79,6 +79,16 @@ def open_portal(
     return Redirect("portal", str(portal["url"]))
 
 
+def is_still_open(gateway: StripeGateway, checkout_id: str) -> bool:
+    """Return whether Stripe still holds a Checkout Session open for payment."""
+    # A paid or abandoned one would show "payment complete" or an expired page to a reader
+    # who wants to buy again; one Stripe forgot (test data deleted) cannot be paid at all.
+    try:
+        return gateway.retrieve_checkout_session(checkout_id).get("status") == "open"
+    except StripeNotFoundError:
+        return False
+
+
 def start_checkout(
     session: Session,
     gateway: StripeGateway,
@@ -112,11 +122,7 @@ def start_checkout(
         .order_by(CheckoutAttempt.created_at.desc())
         .limit(1)
     )
-    # Reuse only a session Stripe still holds open: a paid or abandoned one would show
-    # "payment complete" or an expired page to a reader who wants to buy again.
-    if reusable is not None and gateway.retrieve_checkout_session(reusable.id).get("status") == (
-        "open"
-    ):
+    if reusable is not None and is_still_open(gateway, reusable.id):
         return Redirect("checkout", reusable.url)
     price = gateway.find_price(lookup_key)
     if price is None:

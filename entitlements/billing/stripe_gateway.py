@@ -99,6 +99,17 @@ class StripeGateway:
             raise StripeUnavailableError(
                 f"Stripe is unavailable ({type(exc).__name__}); retry shortly"
             ) from exc
+        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+            # Our key, not the request: a 503 lets Stripe redeliver once the operator fixes it.
+            raise StripeUnavailableError(
+                f"Stripe refused this service's API key ({type(exc).__name__}); "
+                "check ENTITLEMENTS_STRIPE_SECRET_KEY and its permissions"
+            ) from exc
+        except stripe.StripeError as exc:  # e.g. an idempotency key reused with other parameters
+            raise StripeUnavailableError(
+                f"Stripe answered {exc.http_status or 'without a status'} "
+                f"({type(exc).__name__}); retry shortly"
+            ) from exc
 
     # ---- customers, checkout, portal ----------------------------------------------------
 

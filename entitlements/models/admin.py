@@ -21,8 +21,8 @@ class Admin(Base):
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Failed sign-ins from every address since the last success or lock, and the lock they
-    # set: it refuses only addresses the admin has not signed in from (admin/throttle.py).
+    # Failed sign-ins from every address since the last success or lock, and the lock they set:
+    # it refuses only addresses the admin has not signed in from (services/sign_in_throttle.py).
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,17 +1,15 @@
-"""Accounts and the facts resolve() reads about them."""
+"""Accounts: their ids, their first mention and the search."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..access import Access, BanFacts, GrantFacts, Policy, SubscriptionFacts, resolve
 from ..errors import InvalidError
-from ..models import Account, Ban, Grant, Subscription
+from ..models import Account, Subscription
 from ..models.base import dialect_insert
 
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
@@ -42,85 +40,6 @@ def ensure_account(session: Session, account_id: str, *, now: datetime) -> Accou
         account = session.get(Account, account_id)
         assert account is not None
     return account
-
-
-@dataclass(frozen=True)
-class Facts:
-    """Everything resolve() reads about one account."""
-
-    subscriptions: tuple[SubscriptionFacts, ...]
-    grants: tuple[GrantFacts, ...]
-    bans: tuple[BanFacts, ...]
-
-
-def subscription_facts(sub: Subscription) -> SubscriptionFacts:
-    """Convert a subscription row into resolve() input."""
-    return SubscriptionFacts(
-        id=sub.id,
-        status=sub.status,
-        lookup_keys=tuple(k for k in sub.lookup_keys.split(",") if k),
-        current_period_start=sub.current_period_start,
-        current_period_end=sub.current_period_end,
-        cancel_at_period_end=sub.cancel_at_period_end,
-        cancel_at=sub.cancel_at,
-        ended_at=sub.ended_at,
-        access_revoked_at=sub.access_revoked_at,
-    )
-
-
-def grant_facts(grant: Grant, policy: Policy) -> GrantFacts:
-    """Convert a grant row into resolve() input; a policy grant ends when the policy says."""
-    # Read at every check: moving ENTITLEMENTS_GRANDFATHER_UNTIL moves every such grant.
-    ends_at = policy.grant_end(grant.ends_at, grant.ends_by_policy)
-    return GrantFacts(grant.id, grant.feature, grant.kind, grant.starts_at, ends_at,
-                      grant.revoked_at)
-
-
-# The reader-facing name of each bannable feature, for the default ban message.
-SUSPENDED = {"comment": "Commenting"}
-
-
-def public_ban_message(feature: str, ends_at: datetime | None, message: str | None) -> str:
-    """Return what a reader is told of a ban: its public message, or a neutral sentence."""
-    if message:
-        return message
-    what = SUSPENDED.get(feature, feature.replace("_", " ").capitalize())
-    if ends_at is None:
-        return f"{what} is suspended."
-    # Made at read time from the ban's end, so extending a ban updates the sentence too.
-    end = ends_at.strftime("%Y-%m-%d" if ends_at.time() == time(0) else "%Y-%m-%d %H:%M UTC")
-    return f"{what} is suspended until {end}."
-
-
-def ban_facts(ban: Ban) -> BanFacts:
-    """Convert a ban row into resolve() input, carrying the public message only."""
-    return BanFacts(
-        ban.id,
-        ban.feature,
-        public_ban_message(ban.feature, ban.ends_at, ban.public_message),
-        ban.starts_at,
-        ban.ends_at,
-        ban.lifted_at,
-    )
-
-
-def load_facts(session: Session, account_id: str, policy: Policy) -> Facts:
-    """Read the subscriptions, grants and bans of one account."""
-    subs = session.scalars(select(Subscription).where(Subscription.account_id == account_id))
-    grants = session.scalars(select(Grant).where(Grant.account_id == account_id))
-    bans = session.scalars(select(Ban).where(Ban.account_id == account_id))
-    return Facts(
-        subscriptions=tuple(subscription_facts(s) for s in subs),
-        grants=tuple(grant_facts(g, policy) for g in grants),
-        bans=tuple(ban_facts(b) for b in bans),
-    )
-
-
-def access_for(session: Session, account_id: str, *, now: datetime, policy: Policy) -> Access:
-    """Return what resolve() says of one account at `now`."""
-    validate_account_id(account_id)
-    facts = load_facts(session, account_id, policy)
-    return resolve(facts.subscriptions, facts.grants, facts.bans, now=now, policy=policy)
 
 
 def search_accounts(

@@ -12,7 +12,8 @@ from ..clock import to_rfc3339
 from ..errors import ConflictError, InvalidError, NotFoundError, UnprocessableError
 from ..models import Account, Ban
 from ..models.ban import MAX_PUBLIC_MESSAGE
-from .accounts import ensure_account, public_ban_message, validate_account_id
+from .account_facts import public_ban_message
+from .accounts import ensure_account, validate_account_id
 from .audit import Actor, record
 from .grants import check_reason
 

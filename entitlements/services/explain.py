@@ -14,17 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import Access, Policy, resolve, subscription_window
+from ..access import Access, Policy, effective_end, in_force, resolve, subscription_window
 from ..clock import to_rfc3339
 from ..errors import NotFoundError
 from ..models import Account, AuditEvent, Ban, Grant, Subscription
-from .accounts import (
-    ban_facts,
-    grant_facts,
-    public_ban_message,
-    subscription_facts,
-    validate_account_id,
-)
+from .account_facts import ban_facts, grant_facts, public_ban_message, subscription_facts
+from .accounts import validate_account_id
 
 # Newest audit records shown in a timeline; the audit API pages through the rest.
 TIMELINE_AUDIT_LIMIT = 200
@@ -113,9 +108,7 @@ class Explanation:
 def _state(now: datetime, start: datetime | None, end: datetime | None) -> str:
     if start is not None and now < start:
         return "scheduled"
-    if end is not None and end <= now:
-        return "ended"
-    return "active"
+    return "active" if in_force(start, end, now) else "ended"
 
 
 def _subscription_parts(
@@ -143,9 +136,7 @@ def _subscription_parts(
 
 def _grant_source(grant: Grant, policy: Policy, now: datetime) -> SourceFact:
     facts = grant_facts(grant, policy)
-    end = facts.ends_at
-    if facts.revoked_at is not None and (end is None or facts.revoked_at < end):
-        end = facts.revoked_at
+    end = effective_end(facts.ends_at, facts.revoked_at)
     state = _state(now, facts.starts_at, end)
     if facts.revoked_at is not None and facts.revoked_at <= now:
         state = "revoked"
@@ -158,9 +149,7 @@ def _grant_source(grant: Grant, policy: Policy, now: datetime) -> SourceFact:
 
 
 def _ban_restriction(ban: Ban, now: datetime) -> RestrictionFact:
-    end = ban.ends_at
-    if ban.lifted_at is not None and (end is None or ban.lifted_at < end):
-        end = ban.lifted_at
+    end = effective_end(ban.ends_at, ban.lifted_at)
     state = _state(now, ban.starts_at, end)
     if ban.lifted_at is not None and ban.lifted_at <= now:
         state = "lifted"

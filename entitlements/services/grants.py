@@ -59,7 +59,7 @@ def check_feature(feature: str) -> str:
     return feature
 
 
-def follows_policy(
+def _follows_policy(
     kind: str, ends_at: datetime | None, *, policy_end: datetime | None, now: datetime
 ) -> bool:
     """Return whether a new grant ends with the grandfather period; refuse it once that ended.
@@ -88,19 +88,24 @@ def add_grant(
     now: datetime,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
-    ends_by_policy: bool = False,
+    end_given: bool = False,
+    policy_end: datetime | None = None,
 ) -> Grant:
-    """Grant one feature to an account, optionally until `ends_at`."""
+    """Grant one feature to an account, optionally until `ends_at`.
+
+    A grandfather grant given no end (no `ends_at`, and `end_given` false: an explicit "no end"
+    sets it) follows `policy_end`, the grandfather period's end; once that passed it is refused.
+    """
+    # Decided before anything else is checked: a closed period is the first thing to fix.
+    ends_by_policy = not end_given and _follows_policy(
+        kind, ends_at, policy_end=policy_end, now=now
+    )
     check_feature(feature)
     if kind not in GRANT_KINDS:
         raise InvalidError(f"kind must be one of {', '.join(GRANT_KINDS)}", field="kind")
     if kind == "grandfather" and feature != "comment":
         # The grandfather policy is about past commenters; other features are comp grants.
         raise InvalidError("a grandfather grant can only be of comment", field="feature")
-    if ends_by_policy and ends_at is not None:
-        raise InvalidError(
-            "a grant follows the policy end or has its own, not both", field="ends_at"
-        )
     text = check_reason(reason)
     start = starts_at or now
     if ends_at is not None and ends_at <= start:

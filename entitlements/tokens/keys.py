@@ -1,4 +1,4 @@
-"""Token signing keys: generation, encryption at rest, rotation states and the JWKS."""
+"""Token signing keys: generation, encryption at rest, audited rotation, states and the JWKS."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,8 +19,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..clock import to_rfc3339
 from ..forksafe import renew_after_fork
 from ..models import SigningKey
+from ..services.audit import Actor, record
 
 # ES256, chosen by measurement (bench/token_algorithms.py, numbers in the README).
 ALGORITHM = "ES256"
@@ -111,12 +112,32 @@ def create_key(
 
 
 def rotate(
-    session: Session, *, secret_key: str, now: datetime, publish_delay: timedelta
+    session: Session,
+    *,
+    secret_key: str,
+    now: datetime,
+    publish_delay: timedelta,
+    actor: Actor,
+    action: str = "signing_key.rotate",
+    reason: str | None = None,
 ) -> SigningKey:
-    """Add the next signing key; the very first key signs at once, later ones after the delay."""
+    """Add the next signing key and audit it as `action`; the very first key signs at once,
+    later ones after the delay."""
     has_key = session.scalar(select(SigningKey.kid).limit(1)) is not None
     activates_at = now + publish_delay if has_key else now
-    return create_key(session, secret_key=secret_key, now=now, activates_at=activates_at)
+    row = create_key(session, secret_key=secret_key, now=now, activates_at=activates_at)
+    record(
+        session,
+        actor,
+        action=action,
+        subject_type="signing_key",
+        subject_id=row.kid,
+        account_id=None,
+        now=now,
+        after={"kid": row.kid, "alg": row.alg, "activates_at": to_rfc3339(row.activates_at)},
+        reason=reason,
+    )
+    return row
 
 
 def key_states(rows: list[SigningKey], *, now: datetime, token_ttl: timedelta) -> list[KeyState]:
@@ -176,10 +197,10 @@ class KeyRing:
         # A lock held by another thread at the fork would stay held in the child forever.
         self._lock = threading.Lock()
 
-    def rows(self, session: Callable[[], Session]) -> list[SigningKey]:
-        """Return the key rows, from cache when fresh (a session is opened only to reload)."""
+    def rows(self, session: Session) -> list[SigningKey]:
+        """Return the key rows, from cache when fresh (the session is used only to reload)."""
         if time.monotonic() - self._loaded_at > KEY_CACHE_SECONDS:
-            self.refresh(session())
+            self.refresh(session)
         return self._rows
 
     def refresh(self, session: Session) -> None:
@@ -191,7 +212,7 @@ class KeyRing:
             self._rows, self._loaded_at = rows, time.monotonic()
 
     def signer(
-        self, session: Callable[[], Session], *, now: datetime
+        self, session: Session, *, now: datetime
     ) -> tuple[str, ec.EllipticCurvePrivateKey] | None:
         """Return (kid, private key) of the key that signs at `now`, or None if there is none."""
         rows = self.rows(session)

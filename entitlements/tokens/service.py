@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -10,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..access import Access
-from ..clock import to_rfc3339
 from ..config import Config
 from ..errors import InvalidError, UnavailableError
 from ..models import SigningKey
-from ..services.audit import Actor, record
+from ..services.audit import Actor
 from .issue import IssuedToken, issue_token
 from .keys import ALGORITHM, KeyRing, rotate
 
@@ -32,41 +30,32 @@ def create_first_key(
     """
     if config.is_production or session.scalar(select(SigningKey.kid).limit(1)) is not None:
         return None
-    row = rotate(
+    return rotate(
         session,
         secret_key=config.secret_key,
         now=now,
         publish_delay=config.signing_key_publish_delay,
-    )
-    record(
-        session,
-        actor,
+        actor=actor,
         action="signing_key.create",
-        subject_type="signing_key",
-        subject_id=row.kid,
-        account_id=None,
-        now=now,
-        after={"kid": row.kid, "alg": row.alg, "activates_at": to_rfc3339(row.activates_at)},
         reason="first signing key of a development instance",
     )
-    return row
 
 
 def signing_key(
-    session: Callable[[], Session], *, config: Config, keyring: KeyRing, now: datetime
+    session: Session, *, config: Config, keyring: KeyRing, now: datetime
 ) -> tuple[str, ec.EllipticCurvePrivateKey]:
     """Return the key that signs at `now`; development makes its first key on first use.
 
-    `session` is called only when the key table must be read: most tokens need no database.
+    `session` is used only when the key table must be read: most tokens need no database.
     """
     signer = keyring.signer(session, now=now)
     if signer is None and not config.is_production:
         # The cached key table may predate a key made elsewhere: the first key is made only
         # when the table is empty, and the ring is reloaded either way.
-        if create_first_key(session(), config=config, now=now, actor=FIRST_USE_ACTOR):
+        if create_first_key(session, config=config, now=now, actor=FIRST_USE_ACTOR):
             # Flush so the refreshed key ring sees the new row inside this transaction.
-            session().flush()
-        keyring.refresh(session())
+            session.flush()
+        keyring.refresh(session)
         signer = keyring.signer(session, now=now)
     if signer is None:
         raise UnavailableError("no signing key is active; run `entitlements signing-keys rotate`")
@@ -74,7 +63,7 @@ def signing_key(
 
 
 def sign_access(
-    session: Callable[[], Session],
+    session: Session,
     access: Access,
     *,
     account_id: str,

@@ -20,7 +20,7 @@ from ..http.csrf import check_csrf, csrf_token
 from ..models import Subscription
 from ..pages import add_page_headers
 from ..runtime import gateway, now, request_actor, runtime
-from ..services.accounts import access_for
+from ..services.account_facts import access_for
 from ..tokens.handoff import redeem_handoff
 from .offers import offers
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from entitlements import db
-from entitlements.admin import auth
 from entitlements.models import AuditEvent
+from entitlements.services import admins
 from entitlements.services.audit import Actor
 from tests.conftest import T0
 
@@ -27,14 +27,14 @@ PASSWORD = "correct horse battery staple"
 def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hash with argon2id at the lowest cost: the production cost is tested on its own."""
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(auth, "PASSWORDS", auth.Passwords(cheap))
+    monkeypatch.setattr(admins, "PASSWORDS", admins.Passwords(cheap))
 
 
 def make_admin(app: Flask, email: str = EMAIL, password: str = PASSWORD) -> int:
     """Create an admin through the service; return its id."""
     with app.app_context():
         session = db.session()
-        admin = auth.create_admin(session, email, password, actor=Actor("test"), now=T0)
+        admin = admins.create_admin(session, email, password, actor=Actor("test"), now=T0)
         session.commit()
         return admin.id
 

@@ -11,10 +11,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from entitlements import db
-from entitlements.admin import auth, throttle
 from entitlements.admin.views import SIGN_IN_FAILED
 from entitlements.config import ConfigError, load_config
 from entitlements.models import Admin, SignInThrottle
+from entitlements.services import admins, sign_in_throttle
 from entitlements.services.audit import Actor
 from tests.admin.conftest import EMAIL, PASSWORD, Console, make_admin
 from tests.conftest import T0, FakeClock
@@ -102,10 +102,10 @@ def test_passwords_are_stored_as_argon2id_hashes_only(console: Console) -> None:
 
 def test_the_production_hasher_uses_rfc_9106_parameters() -> None:
     hasher = PasswordHasher()
-    stored = auth.Passwords(hasher).hash("a long enough password")
+    stored = admins.Passwords(hasher).hash("a long enough password")
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
-    assert auth.Passwords(hasher).verify(stored, "a long enough password")
-    assert not auth.Passwords(hasher).verify(stored, "another password!")
+    assert admins.Passwords(hasher).verify(stored, "a long enough password")
+    assert not admins.Passwords(hasher).verify(stored, "another password!")
 
 
 # ---- lockout ---------------------------------------------------------------------------------
@@ -128,10 +128,10 @@ def throttle_rows(app: Flask) -> dict[str, SignInThrottle]:
 def test_five_failures_lock_the_admin_out_of_that_address_for_fifteen_minutes(
     console: Console, clock: FakeClock
 ) -> None:
-    for _ in range(throttle.MAX_FAILURES):
+    for _ in range(sign_in_throttle.MAX_FAILURES):
         assert console.login(password="guess-guess-guess").status_code == 400
     pair = throttle_rows(console.app)[f"admin:{admin_row(console.app).id}:127.0.0.1"]
-    assert pair.locked_until == T0 + throttle.LOCKOUT
+    assert pair.locked_until == T0 + sign_in_throttle.LOCKOUT
     # Locked: even the right password fails, with the same message as any failure.
     response = console.login()
     assert response.status_code == 400
@@ -142,7 +142,7 @@ def test_five_failures_lock_the_admin_out_of_that_address_for_fifteen_minutes(
     assert console.login().status_code == 303
     # Refused attempts are not audited one by one: the lock was, with its failures.
     reasons = [e.after["reason"] for e in console.audit("admin.login_failed") if e.after]
-    assert reasons == ["wrong password"] * throttle.MAX_FAILURES
+    assert reasons == ["wrong password"] * sign_in_throttle.MAX_FAILURES
     assert console.audit("admin.login_failed")[-1].after == {
         "reason": "wrong password",
         "locked_until": "2026-01-15T12:15:00Z",
@@ -154,7 +154,7 @@ def test_an_attacker_elsewhere_cannot_lock_the_admin_out_of_their_own_address(
     console: Console,
 ) -> None:
     attacker = console_at(console.app, ELSEWHERE)
-    for _ in range(throttle.MAX_FAILURES * 3):
+    for _ in range(sign_in_throttle.MAX_FAILURES * 3):
         assert attacker.login(password="guess-guess-guess").status_code == 400
     assert attacker.login().status_code == 400
     assert console.login().status_code == 303
@@ -164,12 +164,12 @@ def test_failures_from_many_addresses_lock_new_addresses_but_not_known_ones(
     console: Console, clock: FakeClock
 ) -> None:
     assert console.login().status_code == 303  # the admin's own address is now known
-    addresses = [f"203.0.113.{n}" for n in range(throttle.ACCOUNT_FAILURES // 5)]
+    addresses = [f"203.0.113.{n}" for n in range(sign_in_throttle.ACCOUNT_FAILURES // 5)]
     for address in addresses:
         attacker = console_at(console.app, address)
         for _ in range(5):
             assert attacker.login(password="guess-guess-guess").status_code == 400
-    assert admin_row(console.app).locked_until == T0 + throttle.LOCKOUT
+    assert admin_row(console.app).locked_until == T0 + sign_in_throttle.LOCKOUT
     # Brute force stays bounded: a fresh address gets nowhere, even with the password...
     assert console_at(console.app, "192.0.2.44").login().status_code == 400
     # ...while the admin, where they signed in before, still signs in.
@@ -183,13 +183,13 @@ def test_an_address_is_throttled_after_twenty_failures_whatever_the_email(
     console: Console, clock: FakeClock
 ) -> None:
     sprayer = console_at(console.app, ELSEWHERE)
-    for n in range(throttle.ADDRESS_FAILURES):
+    for n in range(sign_in_throttle.ADDRESS_FAILURES):
         assert sprayer.login(email=f"guess{n}@example.com").status_code == 400
     assert sprayer.login().status_code == 400  # the right password, from that address
     assert console.login().status_code == 303  # from any other address
     [event] = console.audit("admin.login_throttled")
     assert (event.subject_type, event.subject_id) == ("address", ELSEWHERE)
-    assert event.after == {"failures": throttle.ADDRESS_FAILURES,
+    assert event.after == {"failures": sign_in_throttle.ADDRESS_FAILURES,
                            "locked_until": "2026-01-15T12:15:00Z"}
     clock.advance(minutes=LOCKOUT_MINUTES)
     assert sprayer.login().status_code == 303
@@ -197,12 +197,12 @@ def test_an_address_is_throttled_after_twenty_failures_whatever_the_email(
 
 def test_failures_for_made_up_emails_are_counted_not_audited(console: Console) -> None:
     events = len(console.audit())
-    for n in range(throttle.ADDRESS_FAILURES - 1):
+    for n in range(sign_in_throttle.ADDRESS_FAILURES - 1):
         console_at(console.app, f"2001:db8:0:1::{n + 1}").login(email=f"x{n}@example.com")
     assert len(console.audit()) == events
     # One IPv6 /64 is one client: one row, however many addresses and emails it uses.
     assert {k: r.failures for k, r in throttle_rows(console.app).items()} == {
-        "address:2001:db8:0:1::/64": throttle.ADDRESS_FAILURES - 1
+        "address:2001:db8:0:1::/64": sign_in_throttle.ADDRESS_FAILURES - 1
     }
 
 
@@ -228,7 +228,7 @@ def test_expired_throttle_rows_are_deleted_by_later_failures(
     ],
 )
 def test_client_addresses_are_counted_by_network(remote: str | None, counted_as: str) -> None:
-    assert throttle.client_network(remote) == counted_as
+    assert sign_in_throttle.client_network(remote) == counted_as
 
 
 @pytest.mark.parametrize(
@@ -265,14 +265,14 @@ def test_a_trusted_proxies_count_outside_0_to_5_stops_start_up(
 def test_the_lockout_is_kept_in_the_database_for_every_process(
     make_app: Callable[..., Flask], console: Console
 ) -> None:
-    for _ in range(throttle.MAX_FAILURES):
+    for _ in range(sign_in_throttle.MAX_FAILURES):
         console.login(password="guess-guess-guess")
     other_process = Console(make_app(), make_app().test_client())
     assert other_process.login().status_code == 400
 
 
 def test_a_success_resets_the_failure_count(console: Console) -> None:
-    for _ in range(throttle.MAX_FAILURES - 1):
+    for _ in range(sign_in_throttle.MAX_FAILURES - 1):
         console.login(password="guess-guess-guess")
     assert console.login().status_code == 303
     assert admin_row(console.app).failed_logins == 0
@@ -281,7 +281,7 @@ def test_a_success_resets_the_failure_count(console: Console) -> None:
 
 
 def test_failures_of_an_unknown_email_lock_nothing(console: Console) -> None:
-    for _ in range(throttle.MAX_FAILURES + 1):
+    for _ in range(sign_in_throttle.MAX_FAILURES + 1):
         console.login(email="nobody@example.com")
     assert console.login().status_code == 303
 
@@ -289,7 +289,7 @@ def test_failures_of_an_unknown_email_lock_nothing(console: Console) -> None:
 def test_a_disabled_admin_cannot_sign_in(console: Console) -> None:
     with console.app.app_context():
         session = db.session()
-        auth.disable_admin(session, EMAIL, actor=Actor("test"), now=T0)
+        admins.disable_admin(session, EMAIL, actor=Actor("test"), now=T0)
         session.commit()
     response = console.login()
     assert response.status_code == 400
@@ -423,7 +423,7 @@ def test_sign_out_ends_the_session_and_every_copy_of_its_cookie(signed_in: Conso
 def test_disabling_an_admin_ends_their_open_sessions(signed_in: Console) -> None:
     with signed_in.app.app_context():
         session = db.session()
-        auth.disable_admin(session, EMAIL, actor=Actor("test"), now=T0)
+        admins.disable_admin(session, EMAIL, actor=Actor("test"), now=T0)
         session.commit()
     assert signed_in.get("/admin/accounts").status_code == 303
 

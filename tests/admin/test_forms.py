@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 from flask import Flask
@@ -34,7 +35,10 @@ def text(response: object) -> str:
     return html.unescape(response.get_data(as_text=True))  # type: ignore[attr-defined]
 
 
-def one(app: Flask, model: type[Grant] | type[Ban]) -> Grant | Ban:
+Row = TypeVar("Row", Grant, Ban)
+
+
+def one(app: Flask, model: type[Row]) -> Row:
     with app.app_context():
         [row] = db.session().scalars(select(model))
         return row

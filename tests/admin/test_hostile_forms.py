@@ -23,6 +23,7 @@ from entitlements.models import AuditEvent, Ban, Grant
 from entitlements.text_rules import MAX_TEXT
 from tests.admin.conftest import EMAIL, PASSWORD, Console, csrf_of
 from tests.conftest import Keys
+from tests.support.responses import json_object
 
 # Values as they travel in a urlencoded form or query string.
 RAW = {
@@ -203,7 +204,7 @@ def reader(app: Flask) -> tuple[FlaskClient, str]:
         headers=Keys(app).header("tokens:issue"),
         json={"next": "/account"},
     )
-    url = urllib.parse.urlsplit(response.json["url"])
+    url = urllib.parse.urlsplit(json_object(response)["url"])
     assert client.get(f"{url.path}?{url.query}").status_code == 303
     return client, csrf_of(client.get("/account").get_data(as_text=True))
 

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import T0, Keys
 from tests.factories import add_subscription, ban, grant
+from tests.support.responses import json_object
 
 
 def sign_in(app: Flask, keys: Keys, account_id: str) -> FlaskClient:
@@ -24,7 +25,7 @@ def sign_in(app: Flask, keys: Keys, account_id: str) -> FlaskClient:
         json={"next": "/account"},
     )
     assert response.status_code == 201, response.json
-    url = urllib.parse.urlsplit(response.json["url"])
+    url = urllib.parse.urlsplit(json_object(response)["url"])
     assert client.get(f"{url.path}?{url.query}").status_code == 303
     return client
 

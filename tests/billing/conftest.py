@@ -22,6 +22,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from devstripe import EmulatorServer
 from entitlements import db
 from entitlements.models import Account
+from tests.billing.flaky_stripe import FlakyStripe
 from tests.conftest import Keys
 
 WEBHOOK_SECRET = "whsec_test_entitlements_" + "s" * 16
@@ -156,6 +157,25 @@ def stripe_world(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def flaky() -> Iterator[FlakyStripe]:
+    """A proxy in front of the emulator, forwarding everything until a test sets a fault."""
+    with FlakyStripe() as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def flaky_world(stripe_world: StripeWorld, flaky: FlakyStripe) -> StripeWorld:
+    """A Stripe world whose app reaches the emulator only through `flaky`.
+
+    The module must override `world_settings` with {"STRIPE_API_BASE": flaky.url}.
+    """
+    config = stripe_world.app.extensions["entitlements"].config
+    assert config.stripe_api_base == flaky.url, "override world_settings in the module"
+    flaky.upstream = stripe_world.emulator.url
+    return stripe_world
 
 
 def signed_body(event: dict[str, Any]) -> bytes:

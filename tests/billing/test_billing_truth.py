@@ -44,11 +44,12 @@ def paid_charge(world: StripeWorld, sub_id: str) -> dict[str, Any]:
     """The charge that paid a subscription's latest invoice."""
     invoice = world.state.retrieve(sub_id)["latest_invoice"]
     intent = world.sdk.v1.invoice_payments.list(params={"invoice": invoice}).data[0]
-    (charge,) = [
+    charges: list[dict[str, Any]] = [
         c
         for c in world.state.list_objects("charge")
         if c["payment_intent"] == intent.payment.payment_intent
     ]
+    (charge,) = charges
     return charge
 
 

@@ -15,6 +15,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.billing.conftest import StripeWorld
+from tests.support.responses import json_object
 
 pytestmark = pytest.mark.browser
 
@@ -83,15 +84,12 @@ def test_subscribe_then_cancel_at_period_end_in_a_real_browser(
 ) -> None:
     world = stripe_world
     world.state.resume_delivery()  # webhooks flow in the background, as in production
-    handoff = (
-        world.app.test_client()
-        .post(
-            "/v1/accounts/reader-42/handoffs",
-            headers=world.keys.header("tokens:issue"),
-            json={"next": "/subscribe", "email": "reader42@example.com"},
-        )
-        .json["url"]
+    answer = world.app.test_client().post(
+        "/v1/accounts/reader-42/handoffs",
+        headers=world.keys.header("tokens:issue"),
+        json={"next": "/subscribe", "email": "reader42@example.com"},
     )
+    handoff = str(json_object(answer)["url"])
 
     browser.get(handoff)
     wait_url(browser, f"{world.app_url}/subscribe")

@@ -17,6 +17,7 @@ from entitlements import db
 from entitlements.models import Account, CheckoutAttempt
 from tests.billing.conftest import StripeWorld
 from tests.billing.test_lifecycle import ALL
+from tests.support.responses import json_object
 
 ISSUE = "tokens:issue"
 
@@ -30,7 +31,7 @@ def sign_in(world: StripeWorld, account_id: str, next_page: str = "/subscribe") 
         json={"next": next_page, "email": f"{account_id}@example.com"},
     )
     assert response.status_code == 201, response.json
-    url = urllib.parse.urlsplit(response.json["url"])
+    url = urllib.parse.urlsplit(json_object(response)["url"])
     landing = client.get(f"{url.path}?{url.query}")
     assert landing.status_code == 303
     assert landing.headers["Location"] == next_page
@@ -243,13 +244,16 @@ def test_pages_need_a_hand_off(stripe_world: StripeWorld) -> None:
         assert "sign in on the magazine" in response.get_data(as_text=True)
 
 
+def handoff_url(world: StripeWorld) -> str:
+    """Return the one-time hand-off URL the API gives for `reader`."""
+    client = world.app.test_client()
+    response = client.post("/v1/accounts/reader/handoffs", headers=world.keys.header(ISSUE))
+    return str(json_object(response)["url"])
+
+
 def test_hand_off_works_once(stripe_world: StripeWorld) -> None:
     world = stripe_world
-    url = (
-        world.app.test_client()
-        .post("/v1/accounts/reader/handoffs", headers=world.keys.header(ISSUE))
-        .json["url"]
-    )
+    url = handoff_url(world)
     path = url.removeprefix(world.app_url)
     assert world.app.test_client().get(path).status_code == 303
     again = world.app.test_client().get(path)
@@ -259,11 +263,7 @@ def test_hand_off_works_once(stripe_world: StripeWorld) -> None:
 
 def test_hand_off_expires_after_two_minutes(stripe_world: StripeWorld) -> None:
     world = stripe_world
-    url = (
-        world.app.test_client()
-        .post("/v1/accounts/reader/handoffs", headers=world.keys.header(ISSUE))
-        .json["url"]
-    )
+    url = handoff_url(world)
     world.state.advance(int(timedelta(minutes=2).total_seconds()))
     response = world.app.test_client().get(url.removeprefix(world.app_url))
     assert response.status_code == 400
@@ -272,11 +272,7 @@ def test_hand_off_expires_after_two_minutes(stripe_world: StripeWorld) -> None:
 
 def test_tampered_hand_off_is_refused(stripe_world: StripeWorld) -> None:
     world = stripe_world
-    url = (
-        world.app.test_client()
-        .post("/v1/accounts/reader/handoffs", headers=world.keys.header(ISSUE))
-        .json["url"]
-    )
+    url = handoff_url(world)
     token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
     forged = token.replace("reader", "admin") if "reader" in token else token[:-2] + "xx"
     response = world.app.test_client().get(f"/handoff?token={urllib.parse.quote(forged)}")

@@ -121,7 +121,7 @@ def test_cancel_at_period_end_entitles_until_the_end_and_not_a_second_after(
     stripe_world: StripeWorld,
 ) -> None:
     world = stripe_world
-    start_clock(world)
+    clock_id = start_clock(world)
     sub_id = subscribe(world, "leaver")
     world.sdk.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
     world.deliver()
@@ -135,7 +135,7 @@ def test_cancel_at_period_end_entitles_until_the_end_and_not_a_second_after(
     assert world.features("leaver") == ALL
     # One second later the period is over: no access, even before Stripe's webhook lands.
     world.state.pause_delivery()
-    world.sdk.v1.test_helpers.test_clocks.advance(world.clock_id, params={"frozen_time": end})
+    world.sdk.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": end})
     assert world.features("leaver") == []
     world.deliver()
     assert mirror(world, sub_id).status == "canceled"
@@ -242,18 +242,14 @@ def test_stale_period_end_keeps_a_paying_reader_in_for_the_renewal_grace(
     stripe_world: StripeWorld,
 ) -> None:
     world = stripe_world
-    start_clock(world)
+    clock_id = start_clock(world)
     sub_id = subscribe(world, "loyal")
     end = period_end(world, sub_id)
     # Stripe renews but its webhooks are lost: the mirror still shows the old period.
     world.state.pause_delivery()
-    world.sdk.v1.test_helpers.test_clocks.advance(
-        world.clock_id, params={"frozen_time": end + 47 * 3600}
-    )
+    world.sdk.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": end + 47 * 3600})
     assert world.features("loyal") == ALL
-    world.sdk.v1.test_helpers.test_clocks.advance(
-        world.clock_id, params={"frozen_time": end + 48 * 3600}
-    )
+    world.sdk.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": end + 48 * 3600})
     assert world.features("loyal") == []
     # The late webhooks arrive: the renewal is applied and the reader is back in.
     world.deliver()

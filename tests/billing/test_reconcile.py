@@ -17,15 +17,15 @@ from tests.billing.test_lifecycle import ALL, mirror, price_id
 from tests.conftest import SECRET
 
 
-def run(world: StripeWorld, *args: str) -> Result:
-    """Run the CLI in-process with the world's database and Stripe settings."""
+def run(world: StripeWorld, *args: str, stripe_url: str | None = None) -> Result:
+    """Run the CLI in-process with the world's database and Stripe (or `stripe_url`)."""
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ENTITLEMENTS_")}
     env.update(
         ENTITLEMENTS_DATABASE_URL=world.app.extensions["entitlements"].config.database_url,
         ENTITLEMENTS_SECRET_KEY=SECRET,
         ENTITLEMENTS_ENV="test",
         ENTITLEMENTS_STRIPE_SECRET_KEY=STRIPE_KEY,
-        ENTITLEMENTS_STRIPE_API_BASE=world.emulator.url,
+        ENTITLEMENTS_STRIPE_API_BASE=stripe_url or world.emulator.url,
         ENTITLEMENTS_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
     return CliRunner().invoke(main, list(args), env=env)
@@ -35,7 +35,7 @@ def subscribe_unseen(world: StripeWorld, account_id: str) -> str:
     """A subscription whose webhooks are all lost."""
     customer = world.customer_for(account_id)
     sub = world.sdk.v1.subscriptions.create(
-        params={  # type: ignore[arg-type]
+        params={
             "customer": customer,
             "items": [{"price": price_id(world, "plus_monthly")}],
         }
@@ -102,7 +102,7 @@ def test_reconcile_is_safe_beside_live_webhooks(stripe_world: StripeWorld) -> No
 
 
 def test_reconcile_without_billing_configured_says_what_to_set(stripe_world: StripeWorld) -> None:
-    env = {k: None for k in os.environ if k.startswith("ENTITLEMENTS_")}
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ENTITLEMENTS_")}
     env.update(
         ENTITLEMENTS_DATABASE_URL=stripe_world.app.extensions["entitlements"].config.database_url,
         ENTITLEMENTS_SECRET_KEY=SECRET,
@@ -115,13 +115,13 @@ def test_reconcile_without_billing_configured_says_what_to_set(stripe_world: Str
 def test_events_list_failed_and_replay(stripe_world: StripeWorld) -> None:
     world = stripe_world
     stranger = world.sdk.v1.customers.create(
-        params={  # type: ignore[arg-type]
+        params={
             "payment_method": "pm_card_visa",
             "invoice_settings": {"default_payment_method": "pm_card_visa"},
         }
     )
     world.sdk.v1.subscriptions.create(
-        params={  # type: ignore[arg-type]
+        params={
             "customer": stranger.id,
             "items": [{"price": price_id(world, "plus_monthly")}],
         }

@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 from tests.billing.conftest import StripeWorld
 from tests.billing.test_checkout import ISSUE, choose, csrf, pay, sign_in
 from tests.conftest import SECRET, Keys
+from tests.support.responses import json_object
 from tests.support.serve import clean_env, free_port, serve
 
 SITE = "https://magazine.example"
@@ -74,11 +75,10 @@ def test_every_page_route_sends_the_security_headers(stripe_world: StripeWorld) 
             assert response.status_code < 500, path
             assert_page_headers(response)
     # The redirect that carries the hand-off's one-time token sends them too.
-    url = (
-        anonymous.post("/v1/accounts/reader/handoffs", headers=stripe_world.keys.header(ISSUE))
-        .json["url"]
-        .removeprefix(stripe_world.app_url)
+    handoff = anonymous.post(
+        "/v1/accounts/reader/handoffs", headers=stripe_world.keys.header(ISSUE)
     )
+    url = str(json_object(handoff)["url"]).removeprefix(stripe_world.app_url)
     assert_page_headers(anonymous.get(url))
 
 
@@ -192,11 +192,13 @@ def test_checkout_needs_the_csrf_token(stripe_world: StripeWorld) -> None:
 def test_the_hand_off_url_does_not_carry_the_email(stripe_world: StripeWorld) -> None:
     client = stripe_world.app.test_client()
     email = "reader42@example.com"
-    url = client.post(
-        "/v1/accounts/reader-42/handoffs",
-        headers=stripe_world.keys.header(ISSUE),
-        json={"next": "/account", "email": email},
-    ).json["url"]
+    url = json_object(
+        client.post(
+            "/v1/accounts/reader-42/handoffs",
+            headers=stripe_world.keys.header(ISSUE),
+            json={"next": "/account", "email": email},
+        )
+    )["url"]
     token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
     decoded = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     for text in (url, urllib.parse.unquote(url)):

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from entitlements import db
+from entitlements.billing.handlers import HANDLERS
 from entitlements.billing.signature import sign
 from entitlements.json_rules import MAX_DEPTH
 from entitlements.models import StripeEvent, Subscription
@@ -131,6 +132,12 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
         json.dumps(an_event_dict(created=1)).replace('"created": 1', '"created": 1e400').encode(),
         "created",
     ),
+    "amount-beyond-json": (
+        json.dumps(an_event_dict(data={"object": {"id": "sub_1", "amount": "BIG"}}))
+        .replace('"BIG"', "1e400")
+        .encode(),
+        "event holds a number too large for JSON",
+    ),
     "created-float": (json.dumps(an_event_dict(created=NOW + 0.5)).encode(), "created"),
     "created-bool": (json.dumps(an_event_dict(created=True)).encode(), "created"),
     "created-missing": (
@@ -226,7 +233,7 @@ def test_signed_malformed_event_is_recorded_failed_and_answered_422(
     body, error = MALFORMED[case]
     row = _assert_recorded_as_failed(stripe_world, body, error, stand_in=False)
     assert row.id == "evt_hostile"
-    if case == "created-beyond-json":  # inf cannot be stored as JSON: the text is kept instead
+    if case.endswith("beyond-json"):  # inf cannot be stored as JSON: the text is kept instead
         assert row.payload["unparsed_body"].startswith("{")
     else:
         assert row.payload == json.loads(body)
@@ -245,6 +252,34 @@ def test_signed_event_without_a_storable_id_is_recorded_under_a_stand_in(
     assert replay.exit_code == 1, replay.output
     assert "failed again: malformed event" in replay.stderr
     assert [(r.id, r.attempts) for r in stored(stripe_world)] == [(row.id, 3)]
+
+
+# What each handled type's data.object could wrongly be, and what the failure names.
+WRONG_OBJECTS: list[tuple[Any, str]] = [
+    ("sub_1", "data.object is not an object"),
+    (["sub_1"], "data.object is not an object"),
+    (None, "data.object is not an object"),
+    ({}, "data.object.id is not a string"),
+    ({"id": 42}, "data.object.id is not a string"),
+    ({"id": ""}, "data.object.id is not a string"),
+    ({"id": {"id": "sub_1"}}, "data.object.id is not a string"),
+]
+
+
+@pytest.mark.parametrize("event_type", sorted(HANDLERS))
+def test_every_handled_type_with_a_data_object_of_the_wrong_shape_is_422_and_failed(
+    stripe_world: StripeWorld, event_type: str
+) -> None:
+    for number, (obj, error) in enumerate(WRONG_OBJECTS):
+        event = an_event_dict(id=f"evt_shape_{number}", type=event_type, data={"object": obj})
+        status, _, problem = _deliver(stripe_world, json.dumps(event).encode())
+        assert status == 422, (obj, problem)
+        assert error in problem["detail"]
+    rows = stored(stripe_world)
+    assert len(rows) == len(WRONG_OBJECTS)
+    assert {(r.type, r.status, r.attempts) for r in rows} == {(event_type, "failed", 1)}
+    assert all((r.last_error or "").startswith("malformed event: data.object") for r in rows)
+    assert count(stripe_world, Subscription) == 0
 
 
 def test_malformed_event_replays_from_its_stored_copy_once_the_code_accepts_it(
@@ -289,6 +324,32 @@ def test_replay_refuses_an_event_id_no_row_could_have(stripe_world: StripeWorld)
     assert "EVENT_ID must be 1 to 255" in run(stripe_world, "events", "replay", "e" * 256).stderr
 
 
+def test_a_chunked_body_over_the_limit_is_413_and_records_nothing(
+    stripe_world: StripeWorld,
+) -> None:
+    from entitlements.billing.webhooks import MAX_BODY_BYTES
+
+    # No Content-Length to refuse up front: the limit is applied to the body as read.
+    body = json.dumps(an_event_dict(padding="x" * MAX_BODY_BYTES)).encode()
+    url = urlsplit(stripe_world.app_url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            PATH,
+            body=iter([body[: len(body) // 2], body[len(body) // 2 :]]),
+            headers={"Content-Type": "application/json", "Stripe-Signature": signature_for(body)},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        status, problem = response.status, json.loads(response.read())
+    finally:
+        connection.close()
+    assert status == 413, problem
+    assert f"body larger than {MAX_BODY_BYTES} bytes" in problem["detail"]
+    assert stored(stripe_world) == []
+
+
 # ---- 3. one set of JSON rules, and the caller commits ------------------------------------
 
 
@@ -324,7 +385,7 @@ def test_a_malformed_event_is_recorded_in_the_session_and_committed_by_the_calle
     stripe_world: StripeWorld,
 ) -> None:
     from entitlements.billing.webhooks import MALFORMED_STATUS, process
-    from entitlements.cli_billing import billing_context
+    from entitlements.cli.common import billing_context
 
     with stripe_world.app.app_context():
         session = db.session()

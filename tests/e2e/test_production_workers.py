@@ -139,7 +139,7 @@ def children(pid: int) -> list[int]:
 
 def test_production_workers_never_confuse_keys_and_own_their_connections(server: Server) -> None:
     results = drive(server)
-    by_who = Counter()
+    by_who: Counter[str] = Counter()
     for (who, name, status), count in results.items():
         by_who[who] += count
         if who == "made-up":

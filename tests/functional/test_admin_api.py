@@ -16,6 +16,7 @@ from entitlements.models import Account, AuditEvent, Ban, Grant
 from tests.conftest import T0, FakeClock, Keys
 from tests.factories import add_subscription, grant
 from tests.functional.test_openapi import _check
+from tests.support.responses import json_object
 
 READ = "entitlements:read"
 UNTIL = "2026-06-30T00:00:00Z"
@@ -462,7 +463,7 @@ def test_no_admin_route_updates_or_deletes_audit_records(app: Flask) -> None:
 def test_openapi_lists_every_admin_endpoint_with_schemas_and_the_admin_scope(
     client: FlaskClient,
 ) -> None:
-    document = client.get("/openapi.json").json
+    document = json_object(client.get("/openapi.json"))
     for method, path in ENDPOINTS:
         template = path.split("?")[0].replace("/1/", "/{grant_id}/", 1)
         if template.startswith("/bans/"):
@@ -482,7 +483,7 @@ def test_openapi_lists_every_admin_endpoint_with_schemas_and_the_admin_scope(
 
 
 def test_real_admin_responses_validate_against_the_documented_schemas(admin: Admin) -> None:
-    document = admin.client.get("/openapi.json").json
+    document = json_object(admin.client.get("/openapi.json"))
     add_subscription(admin.app, "r", now=T0)
     created = admin.post("/grants", {"account_id": "r", "feature": "comment",
                                      "kind": "grandfather", "reason": "x"})

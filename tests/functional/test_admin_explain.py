@@ -30,7 +30,8 @@ def admin(app: Flask) -> Admin:
 
 
 def _feature(body: dict[str, Any], name: str) -> dict[str, Any]:
-    [entry] = [f for f in body["features"] if f["feature"] == name]
+    entries: list[dict[str, Any]] = [f for f in body["features"] if f["feature"] == name]
+    [entry] = entries
     return entry
 
 
@@ -159,9 +160,9 @@ def test_search_finds_accounts_by_id_substring_and_by_stripe_customer_id(admin: 
         grant(admin.app, account, "archive", now=T0)
     add_subscription(admin.app, "payer", now=T0)  # customer id cus_payer
     with admin.app.app_context():
-        account = db.session().get(Account, "carol")
-        assert account is not None
-        account.stripe_customer_id = "cus_CAROL1"
+        carol = db.session().get(Account, "carol")
+        assert carol is not None
+        carol.stripe_customer_id = "cus_CAROL1"
         db.session().commit()
     assert _accounts(admin, q="lice") == ["alice-1", "malice_3"]
     assert _accounts(admin, q="cus_CAR") == ["carol"]

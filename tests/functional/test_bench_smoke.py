@@ -18,10 +18,18 @@ NOT_JUDGED = "not judged (smoke run)"
 
 @pytest.fixture(scope="module")
 def bench_modules() -> dict[str, ModuleType]:
-    """The benchmark scripts as modules (they import their helpers as top-level modules)."""
+    """The benchmarks' report modules (the scripts import their parts as top-level packages)."""
+    names = (
+        "http_api_scenario.measure",
+        "http_api_scenario.report",
+        "webhooks_scenario.report",
+        "webhooks_scenario.rounds",
+        "webhooks_scenario.senders",
+        "webhooks_scenario.settings",
+    )
     sys.path.insert(0, str(BENCH))
     try:
-        return {name: importlib.import_module(name) for name in ("http_api", "webhooks")}
+        return {name: importlib.import_module(name) for name in names}
     finally:
         sys.path.remove(str(BENCH))
 
@@ -73,14 +81,14 @@ def test_http_api_report_judges_targets_outside_smoke_runs_only(
     smoke: bool,
     verdict: str,
 ) -> None:
-    http_api = bench_modules["http_api"]
+    measure = bench_modules["http_api_scenario.measure"]
     measured = {}
     for name, count in (("check", 10), ("token", 10), ("bare", 100)):
-        m = http_api.Measured(name, 200, seconds=1.0, server_cpu=0.1, db_cpu=0.1)
+        m = measure.Measured(name, 200, seconds=1.0, server_cpu=0.1, db_cpu=0.1)
         m.result.latencies = array("d", [0.001] * count)
         measured[name] = m
 
-    errors, met = http_api.report(measured, smoke=smoke)
+    errors, met = bench_modules["http_api_scenario.report"].report(measured, smoke=smoke)
 
     out = capsys.readouterr().out
     assert (errors, met) == (0, False)  # a tenth of the bare rate misses every target
@@ -99,14 +107,14 @@ def test_webhooks_report_judges_the_target_outside_smoke_runs_only(
     smoke: bool,
     verdict: str,
 ) -> None:
-    webhooks = bench_modules["webhooks"]
-    settings = webhooks.parse_args(["--smoke"] if smoke else [])
+    settings = bench_modules["webhooks_scenario.settings"].parse_args(["--smoke"] if smoke else [])
+    send_result = bench_modules["webhooks_scenario.senders"].SendResult
     rounds = {}
     for name, latency in (("webhook", 0.5), ("bare", 0.001)):
-        result = webhooks.SendResult(latencies=[latency] * 10, first_start=0.0, last_end=1.0)
-        rounds[name] = webhooks.Measured(name, result)
+        result = send_result(latencies=[latency] * 10, first_start=0.0, last_end=1.0)
+        rounds[name] = bench_modules["webhooks_scenario.rounds"].Measured(name, result)
 
-    met = webhooks.report(rounds, settings)
+    met = bench_modules["webhooks_scenario.report"].report(rounds, settings)
 
     out = capsys.readouterr().out
     assert met is False  # 500 ms p99 misses the 100 ms target

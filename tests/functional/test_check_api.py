@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import FakeClock, Keys
 from tests.factories import add_subscription, ban, grant
+from tests.support.responses import json_object
 
 READ = "entitlements:read"
 ISSUE = "tokens:issue"
@@ -33,11 +34,11 @@ def test_unknown_account_gets_the_empty_answer_in_the_same_shape(
 
 
 def test_subscriber_gets_every_feature_with_sources_and_valid_until(
-    app: Flask, client: FlaskClient, keys: Keys, clock
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, client: FlaskClient, keys: Keys, clock: FakeClock
+) -> None:
     add_subscription(app, "reader-1", now=clock.now, cancel_at_period_end=True)
     response = client.get("/v1/accounts/reader-1/entitlements", headers=keys.header(READ))
-    body = response.json
+    body = json_object(response)
     assert response.status_code == 200
     assert body["features"] == ["ad_free", "archive", "comment", "digital_edition"]
     assert body["plan"] == "plus"
@@ -50,11 +51,11 @@ def test_subscriber_gets_every_feature_with_sources_and_valid_until(
 
 
 def test_ban_shows_as_a_restriction_and_removes_only_comment(
-    app: Flask, client: FlaskClient, keys: Keys, clock
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, client: FlaskClient, keys: Keys, clock: FakeClock
+) -> None:
     add_subscription(app, "reader-2", now=clock.now)
     ban(app, "reader-2", now=clock.now, ends_at=clock.now + timedelta(days=3), reason="spam")
-    body = client.get("/v1/accounts/reader-2/entitlements", headers=keys.header(READ)).json
+    body = json_object(client.get("/v1/accounts/reader-2/entitlements", headers=keys.header(READ)))
     assert body["features"] == ["ad_free", "archive", "digital_edition"]
     assert body["restrictions"] == [
         {
@@ -67,8 +68,8 @@ def test_ban_shows_as_a_restriction_and_removes_only_comment(
 
 
 def test_the_check_api_returns_a_bans_public_message_never_its_note(
-    app: Flask, client: FlaskClient, keys: Keys, clock
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, client: FlaskClient, keys: Keys, clock: FakeClock
+) -> None:
     note = "INTERNAL: same person as reader-7, see ticket 4411"
     ban(app, "reader-2", now=clock.now, reason=note,
         public_message="  Commenting is paused while we review a report.  ")
@@ -78,21 +79,21 @@ def test_the_check_api_returns_a_bans_public_message_never_its_note(
         account: client.get(f"/v1/accounts/{account}/entitlements", headers=keys.header(READ))
         for account in ("reader-2", "reader-3", "reader-4")
     }
-    assert [a.json["restrictions"][0]["message"] for a in answers.values()] == [
+    assert [json_object(a)["restrictions"][0]["message"] for a in answers.values()] == [
         "Commenting is paused while we review a report.",
         "Commenting is suspended.",
         "Commenting is suspended until 2026-03-01.",
     ]
     token = client.post("/v1/accounts/reader-2/tokens", headers=keys.header(ISSUE))
     assert token.status_code == 201
-    claims = jwt.decode(token.json["token"], options={"verify_signature": False})
+    claims = jwt.decode(json_object(token)["token"], options={"verify_signature": False})
     for text in [a.get_data(as_text=True) for a in answers.values()] + [str(claims)]:
         assert "INTERNAL" not in text
 
 
 def test_answer_follows_the_clock_without_any_sweep(
-    app: Flask, client: FlaskClient, keys: Keys, clock
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, client: FlaskClient, keys: Keys, clock: FakeClock
+) -> None:
     grant(
         app,
         "reader-3",
@@ -102,11 +103,10 @@ def test_answer_follows_the_clock_without_any_sweep(
         ends_at=clock.now + timedelta(days=1),
     )
     header = keys.header(READ)
-    assert client.get("/v1/accounts/reader-3/entitlements", headers=header).json["features"] == [
-        "comment"
-    ]
+    url = "/v1/accounts/reader-3/entitlements"
+    assert json_object(client.get(url, headers=header))["features"] == ["comment"]
     clock.advance(days=1)
-    assert client.get("/v1/accounts/reader-3/entitlements", headers=header).json["features"] == []
+    assert json_object(client.get(url, headers=header))["features"] == []
 
 
 @pytest.mark.parametrize("account_id", ["has space", "x" * 65, "semi;colon", "sl%2Fash", "ünïcode"])
@@ -117,13 +117,13 @@ def test_malformed_account_id_is_400_problem(
     assert response.status_code in (400, 404)
     assert response.mimetype == "application/problem+json"
     if response.status_code == 400:
-        assert "account id" in response.json["detail"]
+        assert "account id" in json_object(response)["detail"]
 
 
 def test_malformed_account_id_is_exactly_400(client: FlaskClient, keys: Keys) -> None:
     response = client.get("/v1/accounts/bad id!/entitlements", headers=keys.header(READ))
     assert response.status_code == 400
-    assert response.json["status"] == 400
+    assert json_object(response)["status"] == 400
 
 
 def test_sixty_four_characters_of_the_allowed_alphabet_are_accepted(
@@ -132,7 +132,7 @@ def test_sixty_four_characters_of_the_allowed_alphabet_are_accepted(
     account_id = ("Az09_.:@-" * 8)[:64]
     response = client.get(f"/v1/accounts/{account_id}/entitlements", headers=keys.header(READ))
     assert response.status_code == 200
-    assert response.json["account_id"] == account_id
+    assert json_object(response)["account_id"] == account_id
 
 
 @pytest.mark.parametrize(
@@ -150,10 +150,12 @@ def test_missing_or_unknown_key_is_401(client: FlaskClient, header: str | None) 
 def test_key_without_the_scope_is_403(client: FlaskClient, keys: Keys) -> None:
     response = client.get("/v1/accounts/reader/entitlements", headers=keys.header("tokens:issue"))
     assert response.status_code == 403
-    assert response.json["scope"] == READ
+    assert json_object(response)["scope"] == READ
 
 
-def test_revoked_key_fails_at_once(app: Flask, client: FlaskClient, keys: Keys, clock) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_key_fails_at_once(
+    app: Flask, client: FlaskClient, keys: Keys, clock: FakeClock
+) -> None:
     from entitlements import db
     from entitlements.services.audit import Actor
     from entitlements.services.service_keys import revoke_service_key
@@ -177,7 +179,7 @@ def test_database_down_is_503_with_retry_after_never_a_false_no(
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     assert response.mimetype == "application/problem+json"
-    assert "features" not in response.json
+    assert "features" not in json_object(response)
     assert down.get("/readyz").status_code == 503
     assert down.get("/healthz").status_code == 200
 
@@ -210,12 +212,12 @@ def test_moving_the_grandfather_end_moves_policy_grants_but_not_individual_ones(
     grant(app, "individual", "comment", now=clock.now, kind="grandfather",
           ends_at=clock.now + timedelta(days=10))
     header = Keys(app).header(READ)
-    body = app.test_client().get("/v1/accounts/follows/entitlements", headers=header).json
+    body = json_object(app.test_client().get("/v1/accounts/follows/entitlements", headers=header))
     assert body["valid_until"] == "2026-06-30T00:00:00Z"
     later = make_app(GRANDFATHER_UNTIL="2026-09-30T00:00:00Z").test_client()
-    moved = later.get("/v1/accounts/follows/entitlements", headers=header).json
+    moved = json_object(later.get("/v1/accounts/follows/entitlements", headers=header))
     assert moved["sources"] == [
         {"feature": "comment", "source": "grandfather", "ends_at": "2026-09-30T00:00:00Z"}
     ]
-    kept = later.get("/v1/accounts/individual/entitlements", headers=header).json
+    kept = json_object(later.get("/v1/accounts/individual/entitlements", headers=header))
     assert kept["valid_until"] == "2026-01-25T12:00:00Z"

@@ -36,7 +36,7 @@ from entitlements.services.grants import revoke_grant
 from entitlements.services.service_keys import create_service_key, revoke_service_key
 from entitlements.tokens.keys import rotate
 from tests.conftest import T0, Keys, _create_postgres_database, _drop_postgres_database
-from tests.factories import add_subscription, ban, grant
+from tests.factories import ACTOR, add_subscription, ban, grant
 
 READ = "entitlements:read"
 CLI_SECRET = "cli-test-secret-" + "y" * 32
@@ -735,7 +735,13 @@ def test_bad_input_exits_2_with_a_one_line_error_and_writes_nothing(
     ban(app, "reader-1", now=T0)
     with app.app_context():
         session = db.session()
-        rotate(session, secret_key=CLI_SECRET, now=T0, publish_delay=timedelta(minutes=15))
+        rotate(
+            session,
+            secret_key=CLI_SECRET,
+            now=T0,
+            publish_delay=timedelta(minutes=15),
+            actor=ACTOR,
+        )
         session.commit()
     if case.setup is not None:
         case.setup(app)

@@ -11,6 +11,7 @@ from flask import Flask
 from tests.functional.test_admin_api import Admin
 from tests.functional.test_cli import Cli
 from tests.functional.test_grandfather_import import grandfather_grants
+from tests.support.responses import json_object
 
 PAST = "2025-02-28T00:00:00Z"  # before T0 and before the wall clock
 FUTURE = "2099-02-28T00:00:00Z"
@@ -73,7 +74,7 @@ def test_api_import_after_the_period_still_imports_and_warns(app: Flask) -> None
         "/v1/admin/grandfather/import", data=CSV, headers={**admin.headers, **headers}
     )
     assert dry.status_code == 200
-    [warning] = dry.json["warnings"]
+    [warning] = json_object(dry)["warnings"]
     assert warning == WARNING.removeprefix("warning: ")
     done = admin.client.post(
         "/v1/admin/grandfather/import?commit=true",
@@ -81,8 +82,8 @@ def test_api_import_after_the_period_still_imports_and_warns(app: Flask) -> None
         headers={**admin.headers, **headers},
     )
     assert done.status_code == 201
-    assert done.json["warnings"] == [warning]
-    assert done.json["grants_created"] == 2
+    assert json_object(done)["warnings"] == [warning]
+    assert json_object(done)["grants_created"] == 2
     assert sorted(grandfather_grants(app)) == ["alice", "bob"]
 
 
@@ -95,11 +96,11 @@ def test_api_import_during_the_period_has_no_warnings(app: Flask) -> None:
         headers={**admin.headers, "Content-Type": "text/csv"},
     )
     assert response.status_code == 200
-    assert response.json["warnings"] == []
+    assert json_object(response)["warnings"] == []
 
 
 def test_the_openapi_document_describes_the_warnings(app: Flask) -> None:
-    schema = app.test_client().get("/openapi.json").json["components"]["schemas"]
+    schema = json_object(app.test_client().get("/openapi.json"))["components"]["schemas"]
     report = schema["GrandfatherImport"]
     assert report["properties"]["warnings"] == {
         "type": "array",

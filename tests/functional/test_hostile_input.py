@@ -31,6 +31,7 @@ from entitlements.server import REQUEST_LIMITS
 from entitlements.text_rules import MAX_TEXT
 from tests.conftest import SECRET, Keys
 from tests.functional.test_cli import Cli
+from tests.support.examples import examples
 from tests.support.serve import clean_env, serve
 
 PROBLEM = "application/problem+json"
@@ -273,8 +274,9 @@ def test_hostile_request_id_and_content_type_headers_are_not_trusted(
     assert response.headers["X-Request-Id"] != "a\x00b\xff"
 
 
+# Each example is a request and a database read: 60 in `ci`, 600 in `full`.
 @settings(
-    max_examples=60,
+    max_examples=examples(0.6),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

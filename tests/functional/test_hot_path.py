@@ -14,8 +14,9 @@ from sqlalchemy import select
 from entitlements import db
 from entitlements.db import hot_reads
 from entitlements.db.engines import _OPENED_BY
-from entitlements.services.snapshot import QUERIES
+from entitlements.services.check import QUERIES
 from tests.conftest import Keys
+from tests.support.responses import json_object
 
 ISSUE = "tokens:issue"
 TOKENS = "/v1/accounts/reader-1/tokens"
@@ -90,7 +91,7 @@ def dbapi_connection(app: Flask) -> object:
     """Return the driver connection the hot read of one request used."""
     with app.test_request_context():
         db.fetch_all(QUERIES, ("reader-1", ""))
-        connection = g.db_reads.driver_connection  # type: ignore[attr-defined]
+        connection = g.db_reads.driver_connection
     return connection
 
 
@@ -133,6 +134,7 @@ def test_a_pooled_connection_opened_by_another_process_is_never_handed_out(app: 
     with app.app_context(), db.session() as session:
         pooled = session.connection().connection
         first = pooled.driver_connection
+        assert first is not None
         pooled.info[_OPENED_BY] = -1  # as if inherited through a fork the hook missed
     with app.app_context(), db.session() as session:
         assert session.connection().connection.driver_connection is not first
@@ -169,7 +171,7 @@ def test_a_body_shorter_than_its_content_length_is_400(client: FlaskClient, keys
         environ_overrides={"CONTENT_LENGTH": str(len(body) + 50)},
     )
     assert response.status_code == 400
-    assert "shorter" in response.json["detail"]
+    assert "shorter" in json_object(response)["detail"]
 
 
 @pytest.mark.parametrize("setting", ["RECYCLE_SECONDS", "POOL_SIZE"])
@@ -185,7 +187,7 @@ def test_a_connection_in_use_while_disposing_is_not_kept(app: Flask) -> None:
     reads: db.HotReads = app.extensions[db.READS]
     with app.test_request_context():
         db.fetch_all(QUERIES, ("reader-1", ""))
-        in_use = g.db_reads  # type: ignore[attr-defined]
+        in_use = g.db_reads
         reads.dispose()
     assert not reads._idle
     assert in_use.dbapi_connection is None

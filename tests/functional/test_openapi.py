@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import FakeClock, Keys
 from tests.factories import add_subscription, ban
+from tests.support.responses import json_object
 
 PATH = "/v1/accounts/{account_id}"
 
@@ -32,7 +33,7 @@ def _check(document: dict[str, Any], path: str, method: str, response: Any) -> N
 
 
 def test_every_route_is_documented(app: Flask, client: FlaskClient) -> None:
-    document = client.get("/openapi.json").json
+    document = json_object(client.get("/openapi.json"))
     assert document["openapi"].startswith("3.1")
     documented = set(document["paths"])
     for rule in app.url_map.iter_rules():
@@ -48,7 +49,7 @@ def test_every_route_is_documented(app: Flask, client: FlaskClient) -> None:
 def test_documented_schemas_match_real_responses(
     app: Flask, client: FlaskClient, keys: Keys, clock: FakeClock
 ) -> None:
-    document = client.get("/openapi.json").json
+    document = json_object(client.get("/openapi.json"))
     add_subscription(app, "reader", now=clock.now)
     ban(app, "reader", now=clock.now, ends_at=clock.now + timedelta(days=1))
     read, issue = keys.header("entitlements:read"), keys.header("tokens:issue")

@@ -8,6 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.functional.test_openapi import _check
+from tests.support.responses import json_object
 
 
 def test_policy_answers_the_defaults_publicly_with_a_cache_header(
@@ -30,7 +31,7 @@ def test_policy_follows_the_configured_grandfather_period(
     app = make_app(
         GRANDFATHER_CUTOFF="2024-03-31T22:00:00+00:00", GRANDFATHER_UNTIL="2026-06-30T12:30:00Z"
     )
-    body = app.test_client().get("/v1/policy").json
+    body = json_object(app.test_client().get("/v1/policy"))
     assert body["grandfather_cutoff"] == "2024-03-31T22:00:00Z"
     assert body["grandfather_until"] == "2026-06-30T12:30:00Z"
 
@@ -41,7 +42,7 @@ def test_policy_needs_no_key_and_ignores_one(client: FlaskClient) -> None:
 
 
 def test_policy_is_in_the_openapi_document_and_matches_it(client: FlaskClient) -> None:
-    document = client.get("/openapi.json").json
+    document = json_object(client.get("/openapi.json"))
     operation = document["paths"]["/v1/policy"]["get"]
     assert "security" not in operation
     _check(document, "/v1/policy", "get", client.get("/v1/policy"))

@@ -15,10 +15,11 @@ from entitlements import db
 from entitlements.db.hot_reads import bounded_reads
 from entitlements.db.prepared import _statement
 from entitlements.errors import UnavailableError
+from entitlements.services.check import QUERIES
 from entitlements.services.service_keys import lookup_hash
-from entitlements.services.snapshot import QUERIES
 from tests.conftest import FakeClock, Keys
 from tests.factories import add_subscription, ban, grant
+from tests.support.responses import json_object
 
 READ = "entitlements:read"
 CHECK = "/v1/accounts/reader-1/entitlements"
@@ -141,7 +142,7 @@ def test_a_migration_that_changes_a_result_type_is_prepared_again(
         # The kept connection's plan returns the old type: PostgreSQL refuses to run it.
         response = app.test_client().get(CHECK, headers=header)
         assert response.status_code == 200
-        assert response.json["plan"] == "plus"
+        assert json_object(response)["plan"] == "plus"
         assert app.extensions[db.READS]._idle == [connection]
     finally:
         with app.app_context(), db.engine().begin() as ddl:

@@ -34,11 +34,13 @@ from devstripe import EmulatorServer
 from entitlements.billing.signature import sign
 from entitlements.migrate import upgrade
 from tests.conftest import _create_postgres_database, _drop_postgres_database
+from tests.support.examples import examples
 from tests.support.serve import cli, create_key, production_env, serve
 
 SCOPES = ("admin", "entitlements:read", "tokens:issue")
-# Hypothesis examples per operation and phase: the whole run stays near a minute on 2 cores.
-MAX_EXAMPLES = 150
+# Hypothesis examples per operation and phase: 150 in the `ci` profile keeps the whole run
+# near a minute on 2 cores; `full` draws 1 500.
+MAX_EXAMPLES = examples(1.5)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -21,7 +21,8 @@ from jwcrypto.common import JWException
 from entitlements import db
 from entitlements.tokens.keys import rotate
 from tests.conftest import FakeClock, Keys
-from tests.factories import add_subscription, ban, grant
+from tests.factories import ACTOR, add_subscription, ban, grant
+from tests.support.responses import json_object
 
 ISSUE = "tokens:issue"
 ISSUER = "http://localhost:8000"
@@ -83,8 +84,8 @@ def test_issued_token_verifies_against_the_jwks_with_an_independent_library(
     add_subscription(app, "reader-1", now=real_time.now)
     response = issue(client, keys)
     assert response.status_code == 201
-    jwks = client.get("/.well-known/jwks.json").json
-    claims = verify(response.json["token"], jwks)
+    jwks = json_object(client.get("/.well-known/jwks.json"))
+    claims = verify(json_object(response)["token"], jwks)
     header = b64json(response.json["token"].split(".")[0])
     assert header == {"alg": "ES256", "kid": jwks["keys"][0]["kid"], "typ": "entitlements+jwt"}
     assert claims["sub"] == "reader-1"
@@ -104,9 +105,9 @@ def test_every_token_has_a_unique_jti(
 ) -> None:
     header = keys.header(ISSUE)
     jtis = {
-        b64json(client.post("/v1/accounts/a/tokens", headers=header).json["token"].split(".")[1])[
-            "jti"
-        ]
+        b64json(
+            json_object(client.post("/v1/accounts/a/tokens", headers=header))["token"].split(".")[1]
+        )["jti"]
         for _ in range(20)
     }
     assert len(jtis) == 20
@@ -138,7 +139,8 @@ def test_banned_reader_token_lacks_comment(
     add_subscription(app, "reader-3", now=real_time.now)
     ban(app, "reader-3", now=real_time.now)
     claims = verify(
-        issue(client, keys, "reader-3").json["token"], client.get("/.well-known/jwks.json").json
+        json_object(issue(client, keys, "reader-3"))["token"],
+        json_object(client.get("/.well-known/jwks.json")),
     )
     assert claims["features"] == ["ad_free", "archive", "digital_edition"]
 
@@ -150,7 +152,7 @@ def test_audience_must_be_in_the_allow_list(
     client, keys = app.test_client(), Keys(app)
     assert b64json(issue(client, keys).json["token"].split(".")[1])["aud"] == "archive"
     named = issue(client, keys, audience="comments").json["token"]
-    assert verify(named, client.get("/.well-known/jwks.json").json, audience="comments")
+    assert verify(named, json_object(client.get("/.well-known/jwks.json")), audience="comments")
     refused = issue(client, keys, audience="ads")
     assert refused.status_code == 400
     assert refused.mimetype == "application/problem+json"
@@ -175,7 +177,7 @@ def test_bad_bodies_are_400_and_issue_nothing(
         headers={**keys.header(ISSUE), "Content-Type": "application/json"},
     )
     assert response.status_code == 400
-    assert detail in response.json["detail"]
+    assert detail in json_object(response)["detail"]
 
 
 def test_token_endpoint_needs_its_scope(client: FlaskClient, keys: Keys) -> None:
@@ -191,7 +193,7 @@ def test_jwks_holds_public_parts_only_with_cache_control(
     issue(client, keys)
     response = client.get("/.well-known/jwks.json")
     assert response.headers["Cache-Control"] == "public, max-age=300"
-    (key,) = response.json["keys"]
+    (key,) = json_object(response)["keys"]
     assert {"kid", "kty", "alg", "use"} <= set(key)
     assert key["use"] == "sig"
     assert key["alg"] == "ES256"
@@ -222,8 +224,8 @@ def genuine(
     app: Flask, client: FlaskClient, keys: Keys, real_time: FakeClock
 ) -> tuple[str, dict[str, Any]]:
     """A genuine token for a reader with no features, and the JWKS."""
-    token = issue(client, keys, "mallory").json["token"]
-    return token, client.get("/.well-known/jwks.json").json
+    token = str(json_object(issue(client, keys, "mallory"))["token"])
+    return token, json_object(client.get("/.well-known/jwks.json"))
 
 
 def test_the_genuine_token_verifies(genuine: tuple[str, dict[str, Any]]) -> None:
@@ -293,11 +295,15 @@ def test_wrong_issuer_or_audience_is_rejected(
     client, keys = other.test_client(), Keys(other)
     wrong_iss = issue(client, keys).json["token"]
     with pytest.raises(JWException):
-        verify(wrong_iss, client.get("/.well-known/jwks.json").json)
+        verify(wrong_iss, json_object(client.get("/.well-known/jwks.json")))
     same_issuer = make_app(TOKEN_AUDIENCES="site,ads")
     ads = issue(same_issuer.test_client(), Keys(same_issuer), audience="ads").json["token"]
     with pytest.raises(JWException):
-        verify(ads, same_issuer.test_client().get("/.well-known/jwks.json").json, audience="site")
+        verify(
+            ads,
+            json_object(same_issuer.test_client().get("/.well-known/jwks.json")),
+            audience="site",
+        )
 
 
 def test_expired_token_is_rejected(
@@ -306,7 +312,7 @@ def test_expired_token_is_rejected(
     clock.now = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     token = issue(client, keys).json["token"]
     with pytest.raises(JWException, match=r"[Ee]xpired"):
-        verify(token, client.get("/.well-known/jwks.json").json)
+        verify(token, json_object(client.get("/.well-known/jwks.json")))
 
 
 # ---- rotation --------------------------------------------------------------------------
@@ -325,6 +331,7 @@ def rotate_key(app: Flask, clock: FakeClock) -> str:
             secret_key=rt.config.secret_key,
             now=clock.now,
             publish_delay=timedelta(minutes=10),
+            actor=ACTOR,
         ).kid
         db.session().commit()
     return kid
@@ -344,7 +351,7 @@ def test_rotation_publishes_at_once_signs_after_the_delay_and_retires_after_ttl(
         fresh = make_app(**settings)
         client = fresh.test_client()
         kid = _kid(issue(client, Keys(fresh)).json["token"])
-        published = {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]}
+        published = {k["kid"] for k in json_object(client.get("/.well-known/jwks.json"))["keys"]}
         return kid, published
 
     assert state() == (first_kid, {first_kid, second_kid})

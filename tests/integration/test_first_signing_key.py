@@ -18,6 +18,8 @@ from entitlements.models import AuditEvent, SigningKey
 from entitlements.preflight import check_ready_to_serve
 from entitlements.tokens.keys import rotate
 from tests.conftest import SECRET, FakeClock, Keys
+from tests.factories import ACTOR
+from tests.support.responses import json_object
 
 
 def keys_and_events(app: Flask) -> tuple[list[SigningKey], list[AuditEvent]]:
@@ -46,7 +48,7 @@ def test_development_start_up_makes_the_first_key_and_audits_it(
     assert event.at == key.created_at
     assert event.after is not None
     assert event.after["kid"] == key.kid
-    jwks = app.test_client().get("/.well-known/jwks.json").json
+    jwks = json_object(app.test_client().get("/.well-known/jwks.json"))
     assert [k["kid"] for k in jwks["keys"]] == [key.kid]
 
 
@@ -65,12 +67,18 @@ def test_start_up_keeps_an_operators_keys_as_they_are(
 ) -> None:
     app = make_app()
     with app.app_context():
-        rotate(db.session(), secret_key=SECRET, now=clock.now, publish_delay=timedelta(0))
+        rotate(
+            db.session(),
+            secret_key=SECRET,
+            now=clock.now,
+            publish_delay=timedelta(0),
+            actor=ACTOR,
+        )
         db.session().commit()
     check_ready_to_serve(app)
     keys, events = keys_and_events(app)
     assert len(keys) == 1
-    assert events == []
+    assert [(e.action, e.actor) for e in events] == [("signing_key.rotate", ACTOR.name)]
 
 
 def test_start_up_leaves_no_database_connection_open(make_app: Callable[..., Flask]) -> None:
@@ -79,8 +87,8 @@ def test_start_up_leaves_no_database_connection_open(make_app: Callable[..., Fla
     with app.app_context():
         pool = db.engine().pool
         # gunicorn forks right after: a connection kept in the pool would be shared.
-        if isinstance(pool, QueuePool):
-            assert pool.checkedin() == 0
+        assert isinstance(pool, QueuePool)  # both backends: the sized pool make_engine builds
+        assert pool.checkedin() == 0
         assert pool.checkedout() == 0
     assert app.extensions[db.READS]._idle == []
 

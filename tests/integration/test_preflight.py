@@ -12,6 +12,8 @@ from entitlements.config import ConfigError
 from entitlements.preflight import check_ready_to_serve
 from entitlements.tokens.keys import rotate
 from tests.conftest import FakeClock, Keys
+from tests.factories import ACTOR
+from tests.support.responses import json_object
 
 PRODUCTION = {
     "ENV": "production",
@@ -43,7 +45,7 @@ def test_production_never_generates_a_key_on_first_token(make_app: Callable[...,
         "/v1/accounts/a/tokens", headers=Keys(app).header("tokens:issue")
     )
     assert response.status_code == 503
-    assert "signing-keys rotate" in response.json["detail"]
+    assert "signing-keys rotate" in json_object(response)["detail"]
     assert app.test_client().get("/.well-known/jwks.json").json == {"keys": []}
 
 
@@ -57,6 +59,7 @@ def test_production_with_a_rotated_key_serves(
             secret_key=app.config["SECRET_KEY"],
             now=clock.now,
             publish_delay=app.extensions["entitlements"].config.signing_key_publish_delay,
+            actor=ACTOR,
         )
         db.session().commit()
     check_ready_to_serve(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from entitlements.cli import print_table
+from entitlements.cli.common import print_table
 
 
 def test_control_characters_in_stored_values_are_printed_escaped(

@@ -1,0 +1,1 @@
+"""The parts of bench/http_api.py: settings, baseline app, seeding, targets, load, report."""
