@@ -41,7 +41,7 @@ export declare class TokenVerifier {
   constructor(options: TokenVerifierOptions);
   /** Resolve to the entitlements, or reject with a TokenError (JwksUnavailable on outage). */
   verify(token: string): Promise<VerifiedToken>;
-  /** Refuse the account's tokens issued before `notBefore` (Unix seconds or a Date). */
+  /** Refuse the account's tokens issued before `notBefore` (Unix seconds or a Date; finite, >= 0). */
   revoke(accountId: string, notBefore: number | Date): void;
 }
 

@@ -1,5 +1,7 @@
 // Change events, signed as Standard Webhooks (https://www.standardwebhooks.com/):
 // HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}" with the endpoint's whsec_ secret.
+// As the reference libraries (and the Python SDK) do, the timestamp signed is the number's own
+// spelling: "0123" is checked as "123".
 
 import { createHmac, timingSafeEqual } from "node:crypto";
 
@@ -8,13 +10,19 @@ import { EventMalformed, EventSignatureError, EventTimestampError } from "./erro
 export const TOLERANCE_SECONDS = 5 * 60;
 const SECRET_PREFIX = "whsec_";
 const MAX_BODY_BYTES = 1024 * 1024;
+const TIMESTAMP = /^[0-9]{1,15}$/;
+// Standard base64 with its padding, as the Python SDK reads a secret after padding it.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Return the key bytes of a `whsec_<base64>` secret (the prefix is optional). */
 function secretBytes(secret) {
   if (typeof secret !== "string" || !secret) throw new TypeError("a webhook secret is a string");
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
-  const bytes = Buffer.from(encoded, "base64");
-  if (bytes.length === 0) throw new TypeError("the webhook secret is not base64");
+  // Strict: Buffer.from(..., "base64") would skip junk and make a typo'd secret a different key.
+  const padded = encoded + "=".repeat((4 - (encoded.length % 4)) % 4);
+  if (!BASE64.test(padded)) throw new TypeError("the webhook secret is not whsec_ and base64");
+  const bytes = Buffer.from(padded, "base64");
+  if (bytes.length === 0) throw new TypeError("the webhook secret is empty");
   return bytes;
 }
 
@@ -34,14 +42,15 @@ function header(headers, name) {
   return undefined;
 }
 
-function hmac(key, id, timestamp, body) {
-  return createHmac("sha256", key).update(`${id}.${timestamp}.`).update(body).digest();
+/** The base64 HMAC of one message; `seconds` a number (never the header's raw spelling). */
+function hmac(key, id, seconds, body) {
+  return createHmac("sha256", key).update(`${id}.${String(seconds)}.`).update(body).digest("base64");
 }
 
 /** Return the `webhook-signature` value for one message (what the service sends). */
 export function signEvent(secret, id, timestamp, body) {
-  const seconds = timestamp instanceof Date ? Math.floor(timestamp.getTime() / 1000) : timestamp;
-  return `v1,${hmac(secretBytes(secret), id, seconds, bodyBytes(body)).toString("base64")}`;
+  const seconds = timestamp instanceof Date ? Math.floor(timestamp.getTime() / 1000) : Number(timestamp);
+  return `v1,${hmac(secretBytes(secret), id, seconds, bodyBytes(body))}`;
 }
 
 /** Verifies change events with one secret, or several while the receiver rotates its own. */
@@ -63,30 +72,43 @@ export class EventVerifier {
     const signatures = header(headers, "webhook-signature");
     if (!id || !timestamp || !signatures) throw new EventMalformed("missing webhook headers");
     if (raw.length > MAX_BODY_BYTES) throw new EventMalformed("the event body is too large");
-    if (!/^\d{1,15}$/.test(timestamp)) throw new EventTimestampError("invalid webhook-timestamp");
+    if (!TIMESTAMP.test(timestamp)) throw new EventMalformed("invalid webhook-timestamp");
     const now = this.clock();
     const sent = Number(timestamp);
     // Both ways: an old message may be a replay, a future one was signed to be replayed later.
     if (sent < now - this.tolerance) throw new EventTimestampError("the message is too old");
     if (sent > now + this.tolerance) throw new EventTimestampError("the message is too new");
 
-    const expected = this.keys.map((key) => hmac(key, id, timestamp, raw));
+    const expected = this.keys.map((key) => Buffer.from(`v1,${hmac(key, id, sent, raw)}`));
     let matched = false;
-    for (const entry of signatures.split(" ")) {
-      const [version, encoded] = entry.split(",", 2);
-      if (version !== "v1" || !encoded) continue; // other schemes (v1a, ...) are not ours
-      const given = Buffer.from(encoded, "base64");
-      for (const digest of expected) {
+    for (const entry of signatures.split(/\s+/)) {
+      if (!entry.startsWith("v1,")) continue; // other schemes (v1a, ...) are not ours
+      // The exact base64 text is compared, as by the Python SDK: no lenient decoding.
+      const given = Buffer.from(entry);
+      for (const signature of expected) {
         // Every comparison runs (no early exit), each in constant time.
-        if (given.length === digest.length && timingSafeEqual(given, digest)) matched = true;
+        if (given.length === signature.length && timingSafeEqual(given, signature)) matched = true;
       }
     }
     if (!matched) throw new EventSignatureError("no signature matches");
+    let event;
     try {
-      return JSON.parse(raw.toString("utf8"));
+      event = JSON.parse(raw.toString("utf8"));
     } catch (cause) {
       throw new EventMalformed("the event body is not JSON", { cause });
     }
+    // The shape the Python SDK requires too: {"type": string, "data": object}.
+    const data = event?.data;
+    if (typeof event?.type !== "string" || data === null || typeof data !== "object" || Array.isArray(data)) {
+      throw new EventMalformed("the event is not {type, data}");
+    }
+    const notBefore = data.not_before;
+    // JSON.parse reads 1e400 as Infinity: a finite number >= 0 only.
+    if (notBefore !== undefined && notBefore !== null
+      && (typeof notBefore !== "number" || !Number.isFinite(notBefore) || notBefore < 0)) {
+      throw new EventMalformed("not_before is not finite Unix seconds >= 0");
+    }
+    return event;
   }
 }
 
@@ -131,14 +153,10 @@ export class EventReceiver {
   /** Verify and apply one delivery; return the event. */
   async receive(body, headers) {
     const event = this.events.verify(body, headers);
-    const data = event?.data;
-    if (data === null || typeof data !== "object") throw new EventMalformed("the event has no data");
-    const notBefore = data.not_before;
+    const { account_id: accountId, not_before: notBefore } = event.data;
     if (notBefore !== undefined && notBefore !== null) {
-      if (typeof data.account_id !== "string" || typeof notBefore !== "number") {
-        throw new EventMalformed("not_before needs an account_id and Unix seconds");
-      }
-      this.verifier?.revoke(data.account_id, notBefore);
+      if (typeof accountId !== "string") throw new EventMalformed("not_before needs an account_id");
+      this.verifier?.revoke(accountId, notBefore);
     }
     if (this.onEvent) await this.onEvent(event, header(headers, "webhook-id"));
     return event;

@@ -6,60 +6,103 @@
 //   verification: a JWKS outage would refuse every token instead of keeping the known keys;
 // - it reads Date.now(), so its timing cannot be tested without waiting.
 // Its unknown-kid cooldown alone would do. This is the same idea in a few lines, with keys
-// imported by jose's importJWK.
+// imported by jose's importJWK. The rules (limits, which entries count) are the Python SDK's.
 
 import { importJWK } from "jose";
 
 import { JwksUnavailable } from "./errors.js";
+import { parseJsonObject } from "./json.js";
 
-export const MIN_MAX_AGE = 60; // seconds; also the shortest gap between two fetches for unknown kids
+export const MIN_MAX_AGE = 60; // seconds; also the shortest gap between two fetches
 export const MAX_MAX_AGE = 86400;
-const DEFAULT_MAX_AGE = 300; // the service's default, for a response without Cache-Control
+const DEFAULT_MAX_AGE = 300; // the service's default, for a response without a usable max-age
 const RETRY_EMPTY = 5; // seconds between attempts while no key has ever been fetched
-const MAX_BYTES = 256 * 1024;
-const MAX_KEYS = 100;
+export const MAX_BYTES = 1024 * 1024;
+export const MAX_KEYS = 100; // entries of `keys` looked at; the rest are ignored
+const MIN_RSA_BITS = 2048;
 
-// The only keys accepted: public, asymmetric, for signing.
-const KEY_TYPES = new Set(["EC", "OKP", "RSA"]);
-const PUBLIC_MEMBERS = ["kty", "crv", "x", "y", "n", "e", "alg", "kid", "use"];
+// What each allow-listed algorithm needs of its key: type, curve and coordinate size (bytes).
+export const KEY_SHAPES = {
+  ES256: { kty: "EC", crv: "P-256", size: 32 },
+  ES384: { kty: "EC", crv: "P-384", size: 48 },
+  EdDSA: { kty: "OKP", crv: "Ed25519", size: 32 },
+  RS256: { kty: "RSA" },
+};
+const PUBLIC_MEMBERS = ["kty", "crv", "x", "y", "n", "e", "alg", "kid"];
+// A published key carrying any of these is a leaked private key: never used.
+const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const MAX_AGE = /^max-age=([0-9]+)$/i;
 
-/** Return max-age (bounded to 60 s .. 1 day) from a Cache-Control value. */
+/**
+ * Return how long a JWKS answer may be used, from its Cache-Control: no-store/no-cache -> 60 s;
+ * else the first directive exactly `max-age=<digits>` bounded to 60 s .. 1 day; else 300 s.
+ */
 export function maxAgeOf(cacheControl) {
   if (!cacheControl) return DEFAULT_MAX_AGE;
-  const directives = cacheControl.toLowerCase().split(",").map((d) => d.trim());
-  if (directives.includes("no-store") || directives.includes("no-cache")) return MIN_MAX_AGE;
-  const found = directives.find((d) => d.startsWith("max-age="));
-  const seconds = found ? Number.parseInt(found.slice(8), 10) : Number.NaN;
-  if (!Number.isFinite(seconds)) return DEFAULT_MAX_AGE;
-  return Math.min(MAX_MAX_AGE, Math.max(MIN_MAX_AGE, seconds));
+  const directives = cacheControl.split(",").map((d) => d.replace(/^[ \t]+|[ \t]+$/g, ""));
+  const names = directives.map((d) => d.split("=", 1)[0].toLowerCase());
+  if (names.includes("no-store") || names.includes("no-cache")) return MIN_MAX_AGE;
+  for (const directive of directives) {
+    const match = MAX_AGE.exec(directive);
+    if (match) return Math.min(MAX_MAX_AGE, Math.max(MIN_MAX_AGE, Number(match[1])));
+  }
+  return DEFAULT_MAX_AGE;
 }
 
-/** Keep only the public members of the usable signing keys of a JWKS document. */
-function publicKeys(document) {
-  if (document === null || typeof document !== "object" || !Array.isArray(document.keys)) {
-    throw new TypeError("not a JWK Set");
+function bytesOf(value) {
+  if (typeof value !== "string" || !BASE64URL.test(value) || value.length % 4 === 1) return null;
+  return Buffer.from(value, "base64url");
+}
+
+/** Return the public JWK of a usable entry for one of `algorithms`, or null to skip it. */
+function usable(entry, algorithms) {
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) return null;
+  const { kid, alg, kty, crv, use } = entry;
+  if (typeof kid !== "string" || typeof alg !== "string" || !algorithms.includes(alg)) return null;
+  if (use !== undefined && use !== "sig") return null;
+  if (PRIVATE_MEMBERS.some((member) => Object.hasOwn(entry, member))) return null;
+  const shape = KEY_SHAPES[alg];
+  if (kty !== shape.kty || (shape.crv !== undefined && crv !== shape.crv)) return null;
+  const coordinates = shape.kty === "RSA" ? ["n", "e"] : shape.kty === "EC" ? ["x", "y"] : ["x"];
+  for (const name of coordinates) {
+    const bytes = bytesOf(entry[name]);
+    if (bytes === null || bytes.length === 0) return null;
+    if (shape.size !== undefined && bytes.length !== shape.size) return null;
   }
-  const keys = new Map();
-  for (const jwk of document.keys.slice(0, MAX_KEYS)) {
-    if (jwk === null || typeof jwk !== "object" || typeof jwk.kid !== "string") continue;
-    if (!KEY_TYPES.has(jwk.kty) || (jwk.use !== undefined && jwk.use !== "sig")) continue;
-    if (typeof jwk.alg !== "string") continue; // the header alg must equal the key's alg
-    const clean = {};
-    for (const member of PUBLIC_MEMBERS) if (member in jwk) clean[member] = jwk[member];
-    keys.set(jwk.kid, clean);
+  const jwk = {};
+  for (const member of PUBLIC_MEMBERS) if (Object.hasOwn(entry, member)) jwk[member] = entry[member];
+  return jwk;
+}
+
+/** Read a response body of at most MAX_BYTES, counting bytes as they arrive. */
+async function readCapped(response) {
+  const declared = Number(response.headers.get("content-length"));
+  if (declared > MAX_BYTES) {
+    await response.body?.cancel().catch(() => {});
+    throw new Error("the JWKS is too large");
   }
-  return keys;
+  const chunks = [];
+  let size = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      size += chunk.byteLength;
+      if (size > MAX_BYTES) throw new Error("the JWKS is too large"); // leaving the loop cancels the stream
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks);
 }
 
 /** Fetches and caches one JWKS URL; `clock()` returns Unix seconds. */
 export class JwksCache {
-  constructor({ url, fetch: fetchImpl = globalThis.fetch, clock, timeoutMs = 5000 }) {
+  constructor({ url, fetch: fetchImpl = globalThis.fetch, clock, algorithms = ["ES256"], timeoutMs = 5000 }) {
     this.url = String(new URL(url));
     this.fetch = fetchImpl;
     this.clock = clock;
+    this.algorithms = algorithms;
     this.timeoutMs = timeoutMs;
-    this.jwks = new Map(); // kid -> public JWK
-    this.imported = new Map(); // kid -> CryptoKey
+    this.keys = new Map(); // kid -> {jwk, alg, key: CryptoKey}
     this.loaded = false;
     this.expiresAt = 0; // when the cached set goes stale (Cache-Control)
     this.lastAttempt = -Infinity; // start of the last fetch, successful or not
@@ -67,17 +110,19 @@ export class JwksCache {
     this.lastError = null;
   }
 
-  /** Return the public JWK of `kid`, fetching at most as the rules allow; null if unknown. */
-  async jwk(kid) {
+  /**
+   * Return the usable key `kid` ({jwk, alg, key}) or null, fetching at most as the rules allow.
+   * A known kid never waits for a fetch: a stale set is refreshed in the background.
+   */
+  async get(kid) {
     const now = this.clock();
-    const sinceAttempt = now - this.lastAttempt;
-    if (!this.loaded) {
-      if (this.pending || sinceAttempt >= RETRY_EMPTY) await this.refresh();
-    } else if (now >= this.expiresAt) {
-      // Stale: refresh, but an outage keeps the cached keys and is retried once a minute.
-      if (this.pending || sinceAttempt >= MIN_MAX_AGE) await this.refresh();
-    } else if (!this.jwks.has(kid) && (this.pending || sinceAttempt >= MIN_MAX_AGE)) {
-      // An unknown kid may be a key rotated in: one refetch per minute, however many tokens.
+    const mayFetch = this.pending !== null
+      || now - this.lastAttempt >= (this.loaded ? MIN_MAX_AGE : RETRY_EMPTY);
+    if (this.keys.has(kid)) {
+      // Stale: refresh for later callers; an outage keeps the cached keys (retried once a minute).
+      if (now >= this.expiresAt && mayFetch) this.refresh();
+    } else if (mayFetch) {
+      // Empty, or an unknown kid (a key rotated in): one fetch per minute, however many tokens.
       await this.refresh();
     }
     if (!this.loaded) {
@@ -85,17 +130,7 @@ export class JwksCache {
         cause: this.lastError,
       });
     }
-    return this.jwks.get(kid) ?? null;
-  }
-
-  /** Return the imported key of `kid` (a jwk() result). */
-  async key(kid, jwk) {
-    let key = this.imported.get(kid);
-    if (key === undefined) {
-      key = await importJWK(jwk, jwk.alg);
-      if (this.jwks.get(kid) === jwk) this.imported.set(kid, key);
-    }
-    return key;
+    return this.keys.get(kid) ?? null;
   }
 
   /** Fetch the JWKS once (concurrent callers share the fetch); failures are kept, not thrown. */
@@ -119,19 +154,38 @@ export class JwksCache {
       redirect: "error",
       signal: AbortSignal.timeout(this.timeoutMs),
     });
-    if (response.status !== 200) throw new Error(`the JWKS answered ${response.status}`);
-    const text = await response.text();
-    if (text.length > MAX_BYTES) throw new Error("the JWKS is too large");
-    const keys = publicKeys(JSON.parse(text));
-    const maxAge = maxAgeOf(response.headers.get("cache-control"));
-    // Keep imported keys whose JWK did not change; drop the rest.
-    for (const [kid, jwk] of this.jwks) {
-      if (JSON.stringify(keys.get(kid)) !== JSON.stringify(jwk)) this.imported.delete(kid);
-      else keys.set(kid, jwk);
+    if (response.status !== 200) {
+      await response.body?.cancel().catch(() => {});
+      throw new Error(`the JWKS answered ${response.status}`);
     }
-    this.jwks = keys;
+    const document = parseJsonObject(await readCapped(response));
+    if (!Array.isArray(document.keys)) throw new TypeError("not a JWK Set");
+    const maxAge = maxAgeOf(response.headers.get("cache-control"));
+    const keys = new Map();
+    for (const entry of document.keys.slice(0, MAX_KEYS)) {
+      const jwk = usable(entry, this.algorithms);
+      // Unusable entries are skipped first; of the usable ones, the first of a kid wins.
+      if (jwk === null || keys.has(jwk.kid)) continue;
+      const key = await this.imported(jwk);
+      if (key !== null) keys.set(jwk.kid, { jwk, alg: jwk.alg, key });
+    }
+    this.keys = keys;
     this.loaded = true;
     this.expiresAt = this.clock() + maxAge;
     this.lastError = null;
+  }
+
+  /** Import a JWK (reusing the key of an unchanged one); null if it is no valid public key. */
+  async imported(jwk) {
+    const known = this.keys.get(jwk.kid);
+    if (known && JSON.stringify(known.jwk) === JSON.stringify(jwk)) return known.key;
+    try {
+      // Refuses a point off the curve (invalid-curve attacks).
+      const key = await importJWK(jwk, jwk.alg);
+      if (jwk.kty === "RSA" && !(key.algorithm?.modulusLength >= MIN_RSA_BITS)) return null;
+      return key;
+    } catch {
+      return null;
+    }
   }
 }

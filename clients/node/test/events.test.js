@@ -64,10 +64,14 @@ function ours(secret, body, headers) {
 
 test("events the reference library signs verify, string or Buffer body", () => {
   const secret = newSecret();
-  for (const body of [event(), event("r-ü-😀", 1_800_000_000), "{}"]) {
+  for (const body of [event(), event("r-ü-😀", 1_800_000_000), '{"type":"ping","data":{}}']) {
     const headers = referenceHeaders(secret, body);
     assert.deepEqual(new EventVerifier(secret).verify(body, headers), JSON.parse(body));
     assert.deepEqual(new EventVerifier(secret).verify(Buffer.from(body), headers), JSON.parse(body));
+  }
+  // Signed, but not {type: string, data: object}: malformed, as in the Python SDK.
+  for (const body of ["{}", '{"type":5,"data":{}}', '{"type":"x","data":[]}', "[]"]) {
+    assert.throws(() => new EventVerifier(secret).verify(body, referenceHeaders(secret, body)), EventMalformed);
   }
 });
 
@@ -152,8 +156,9 @@ test("the timestamp must be within 5 minutes either way", () => {
   assert.throws(() => new EventVerifier(secret).verify(body, old), EventTimestampError);
   const clock = () => nowSeconds() - 400; // an injected clock moves the window
   assert.ok(new EventVerifier(secret, { clock }).verify(body, old));
+  // Not ^[0-9]{1,15}$: malformed, as in the Python SDK.
   const junk = { ...old, "webhook-timestamp": "soon" };
-  assert.throws(() => new EventVerifier(secret).verify(body, junk), EventTimestampError);
+  assert.throws(() => new EventVerifier(secret).verify(body, junk), EventMalformed);
 });
 
 test("missing headers, parsed bodies and bad secrets", () => {

@@ -29,6 +29,10 @@ _CURVES: dict[str, tuple[ec.EllipticCurve, hashes.HashAlgorithm, int]] = {
 }
 _MIN_RSA_BITS = 2048
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# Tokens, JWKS and events nest a few levels; deeper is refused (the Node SDK has the same limit).
+MAX_JSON_DEPTH = 32
+# Members of private or symmetric JWKs: a JWKS entry carrying one is a leak, never a key to use.
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
@@ -65,13 +69,31 @@ def _no_constant(name: str) -> Any:
 
 
 def json_object(data: bytes) -> dict[str, Any]:
-    """Parse strict JSON (no duplicate members, no NaN) that must be an object (ValueError)."""
-    value = json.loads(
-        data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
-    )
+    """Parse strict UTF-8 JSON (no BOM, duplicate member, NaN) into an object, else ValueError."""
+    try:
+        value = json.loads(
+            data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+        )
+    except RecursionError as error:
+        raise ValueError("JSON nested too deeply") from error
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels")
     return value
+
+
+def _depth(value: object) -> int:
+    """Return how many arrays and objects nest in `value` (an object of scalars: 1)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending and deepest <= MAX_JSON_DEPTH:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _int(jwk: dict[str, Any], member: str) -> int:
@@ -81,15 +103,15 @@ def _int(jwk: dict[str, Any], member: str) -> int:
 def parse_jwk(jwk: dict[str, Any], allowed: frozenset[str]) -> Jwk | None:
     """Return the usable public key of a JWKS entry, or None to skip it."""
     kid, alg, kty = jwk.get("kid"), jwk.get("alg"), jwk.get("kty")
-    if not isinstance(kid, str) or alg not in allowed or "d" in jwk:
-        return None  # no kid, another algorithm, or private material: never used
-    if jwk.get("use", "sig") != "sig":
-        return None
-    want_kty, want_crv = ALGORITHMS[str(alg)]
+    if not isinstance(kid, str) or not isinstance(alg, str) or alg not in allowed:
+        return None  # no kid, or another algorithm: never used
+    if PRIVATE_MEMBERS & jwk.keys() or jwk.get("use", "sig") != "sig":
+        return None  # private material (a leak) or an encryption key
+    want_kty, want_crv = ALGORITHMS[alg]
     if kty != want_kty or (want_crv is not None and jwk.get("crv") != want_crv):
         return None
     try:
-        return Jwk(kid, str(alg), _public_key(jwk, str(kty)))
+        return Jwk(kid, alg, _public_key(jwk, str(kty)))
     except (KeyError, ValueError, TypeError):
         return None
 

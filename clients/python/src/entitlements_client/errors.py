@@ -34,7 +34,7 @@ class TokenTooLargeError(VerificationError):
 
 
 class BadAlgorithmError(VerificationError):
-    """The header's `alg` is not on the allow-list or does not match the key."""
+    """The header's `alg` is not a string on the allow-list."""
 
     code = "bad_alg"
 
@@ -46,7 +46,7 @@ class BadTypeError(VerificationError):
 
 
 class UnknownKeyError(VerificationError):
-    """No published key has the token's `kid` (or the `kid` is unusable)."""
+    """No published key has the token's `kid` and `alg` (or the `kid` is unusable)."""
 
     code = "unknown_kid"
 

@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +20,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._jose import json_object
 from .results import Access, access_from_json, parse_time
+from .verifier import not_before_seconds
 
 if TYPE_CHECKING:
     from .client import EntitlementsClient
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 TOLERANCE = 300  # seconds either side of webhook-timestamp (Standard Webhooks)
 _SECRET_PREFIX = "whsec_"  # noqa: S105  (the prefix of every secret, not a secret)
+# ASCII digits only (str.isdigit() takes '²'), and few enough to stay a sane number.
+_TIMESTAMP = re.compile(r"[0-9]{1,15}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ def verify_event(
     msg_id = lower.get("webhook-id", "")
     stamp = lower.get("webhook-timestamp", "")
     signatures = lower.get("webhook-signature", "")
-    if not msg_id or not stamp.isdigit() or not signatures:
+    if not msg_id or not _TIMESTAMP.fullmatch(stamp) or not signatures:
         raise errors.MalformedEventError("missing or invalid webhook headers")
     current = time.time() if now is None else now
     if abs(current - int(stamp)) > tolerance:
@@ -92,24 +96,27 @@ def verify_event(
 
 def _event(msg_id: str, raw: bytes) -> Event:
     try:
-        payload = json.loads(raw)
+        # The same strict JSON as tokens (UTF-8 without BOM, no duplicate, NaN or deep nesting).
+        payload = json_object(raw)
         data = payload["data"]
         if not isinstance(data, dict) or not isinstance(payload["type"], str):
             raise TypeError("data is not an object or type not a string")
         not_before = data.get("not_before")
-        if not_before is not None and (
-            isinstance(not_before, bool) or not isinstance(not_before, int | float)
-        ):
-            raise TypeError("not_before is not a number")
-        entitlements = data.get("entitlements")
+        # A finite number >= 0, as revoke() takes: NaN would lift a revocation.
+        seconds = None if not_before is None else not_before_seconds(not_before)
         account_id = data.get("account_id")
+        if account_id is not None and not isinstance(account_id, str):
+            raise TypeError("account_id is not a string")
+        if seconds is not None and account_id is None:
+            raise TypeError("not_before without an account_id")
+        entitlements = data.get("entitlements")
         return Event(
             id=msg_id,
             type=payload["type"],
             timestamp=parse_time(payload.get("timestamp")),
-            account_id=None if account_id is None else str(account_id),
+            account_id=account_id,
             entitlements=None if entitlements is None else access_from_json(entitlements),
-            not_before=None if not_before is None else float(not_before),
+            not_before=seconds,
             data=data,
         )
     except (ValueError, KeyError, TypeError) as error:

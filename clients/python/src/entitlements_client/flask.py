@@ -10,12 +10,15 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, jsonify, request
 
-from .errors import VerificationError
+from .errors import JwksUnavailableError, VerificationError
 from .results import Entitlements
 from .verifier import TokenVerifier
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXTENSION = "entitlements_client"
+# RFC 6750 section 3: no error code when the request carried no token at all.
+_ASK = {"WWW-Authenticate": "Bearer"}
+_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,25 @@ def current_entitlements() -> Entitlements | None:
     return cast("Entitlements | None", g.entitlements)
 
 
-def _problem(status: int, title: str, detail: str, code: str) -> Response:
+def _problem(
+    status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A problem+json answer, as the Node SDK's middleware sends it (headers included)."""
     response = jsonify(type="about:blank", title=title, status=status, detail=detail, code=code)
     response.status_code = status
     response.mimetype = "application/problem+json"
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(headers or {})
     return response
+
+
+def _refusal(error: VerificationError | None) -> Response:
+    if error is None:
+        return _problem(401, "Unauthorized", "no token", "missing_token", _ASK)
+    if isinstance(error, JwksUnavailableError):
+        # Our outage, not the reader's token: a 401 would make clients drop a good token.
+        return _problem(503, "Service Unavailable", str(error), error.code, {"Retry-After": "5"})
+    return _problem(401, "Unauthorized", str(error), error.code, _INVALID)
 
 
 def requires_feature(feature: str) -> Callable[[F], F]:
@@ -83,10 +98,7 @@ def requires_feature(feature: str) -> Callable[[F], F]:
         def gated(*args: Any, **kwargs: Any) -> Any:
             entitlements = current_entitlements()
             if entitlements is None:
-                error = g.entitlements_error
-                if error is None:
-                    return _problem(401, "Unauthorized", "no token", "missing_token")
-                return _problem(401, "Unauthorized", str(error), error.code)
+                return _refusal(g.entitlements_error)
             if not entitlements.has(feature):
                 return _problem(403, "Forbidden", f"the account lacks {feature!r}", "no_feature")
             return view(*args, **kwargs)

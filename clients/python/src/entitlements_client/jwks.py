@@ -1,5 +1,5 @@
 """The JWKS cache: honours Cache-Control within bounds, refetches for an unknown kid at most
-once a minute, and keeps the keys it has through an outage."""
+once a minute, keeps the keys it has through an outage, and never fetches under its lock."""
 
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ log = logging.getLogger(__name__)
 # A flood of tokens with made-up kids must not become a flood of fetches: every fetch, for an
 # unknown kid or an expired cache, waits this long after the previous attempt.
 MIN_FETCH_INTERVAL = 60.0
+# Until a first JWKS arrives every token is refused: retry sooner then (a start-up outage).
+STARTUP_RETRY_INTERVAL = 5.0
 # Cache-Control max-age is honoured within these bounds; without one, the default.
 MIN_MAX_AGE = 60.0
 MAX_MAX_AGE = 86400.0
 DEFAULT_MAX_AGE = 300.0
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
+# Only the first keys of a JWKS are read: parsing a key costs a point validation.
+MAX_KEYS = 100
+_DIGITS = re.compile(r"[0-9]+")
 
 Fetch = Callable[[str, float], _http.Response]
 
@@ -32,15 +36,30 @@ def _fetch(url: str, timeout: float) -> _http.Response:
 
 def max_age(cache_control: str | None) -> float:
     """Return how long a JWKS answer may be used, from its Cache-Control, within the bounds."""
-    if not cache_control:
-        return DEFAULT_MAX_AGE
-    directives = cache_control.lower()
-    if "no-store" in directives or "no-cache" in directives:
+    directives = [d.strip(" \t") for d in (cache_control or "").split(",")]
+    names = {d.partition("=")[0].lower() for d in directives}
+    if "no-store" in names or "no-cache" in names:
         return MIN_MAX_AGE
-    match = _MAX_AGE.search(cache_control)
-    if match is None:
-        return DEFAULT_MAX_AGE
-    return min(max(float(match.group(1)), MIN_MAX_AGE), MAX_MAX_AGE)
+    for directive in directives:
+        name, equals, value = directive.partition("=")
+        # Strictly `max-age=<digits>`: the Node SDK reads the same header the same way.
+        if name.lower() == "max-age" and equals and _DIGITS.fullmatch(value):
+            return min(max(float(value), MIN_MAX_AGE), MAX_MAX_AGE)
+    return DEFAULT_MAX_AGE
+
+
+def parse_jwks(body: bytes, algorithms: frozenset[str]) -> dict[str, Jwk]:
+    """Return the usable keys of a JWKS document by kid (ValueError if it is not one)."""
+    entries = json_object(body).get("keys")
+    if not isinstance(entries, list):
+        raise ValueError("no keys list")
+    keys: dict[str, Jwk] = {}
+    for entry in entries[:MAX_KEYS]:
+        jwk = parse_jwk(entry, algorithms) if isinstance(entry, dict) else None
+        # Unusable entries are skipped first; of two usable keys with one kid, the first wins.
+        if jwk is not None and jwk.kid not in keys:
+            keys[jwk.kid] = jwk
+    return keys
 
 
 class JwksCache:
@@ -63,6 +82,8 @@ class JwksCache:
         self._keys: Mapping[str, Jwk] | None = None  # None: never fetched successfully
         self._fresh_until = 0.0
         self._last_attempt: float | None = None
+        # Set while one thread fetches; the lock guards the state, never a fetch.
+        self._in_flight: threading.Event | None = None
         self._lock = threading.Lock()
         self.fetches = 0  # attempts made, for tests and metrics
 
@@ -73,45 +94,46 @@ class JwksCache:
 
     def get(self, kid: str) -> Jwk | None:
         """Return the key named `kid`, fetching the JWKS if it is stale or lacks the kid."""
+        with self._lock:
+            keys, now = self._keys, self._clock()
+            known = keys is not None and kid in keys
+            if known and now < self._fresh_until:
+                return None if keys is None else keys[kid]
+            flight, mine = self._in_flight, None
+            if flight is None and self._due(now):
+                flight = mine = self._in_flight = threading.Event()
+                self._last_attempt = now
+                self.fetches += 1
+        if mine is not None:
+            self._refresh(mine)
+        elif flight is not None and not known:
+            # An unknown kid may be the key just fetched: wait for the fetch under way.
+            flight.wait(self._timeout + 1.0)
+        # A known kid of a stale cache is answered with the cached key, without waiting.
         keys = self._keys
-        if keys is not None and kid in keys:
-            if self._clock() < self._fresh_until:
-                return keys[kid]
-            # Stale: one thread refreshes while the others go on with the keys they have.
-            if not self._lock.acquire(blocking=False):
-                return keys[kid]
-        else:
-            self._lock.acquire()
-        try:
-            # Checked again under the lock: another thread may have just fetched.
-            keys, now, last = self._keys, self._clock(), self._last_attempt
-            wanted = keys is None or kid not in keys or now >= self._fresh_until
-            if wanted and (last is None or now - last >= MIN_FETCH_INTERVAL):
-                self._refresh()
-                keys = self._keys
-        finally:
-            self._lock.release()
         return None if keys is None else keys.get(kid)
 
-    def _refresh(self) -> None:
-        self._last_attempt = self._clock()
-        self.fetches += 1
+    def _due(self, now: float) -> bool:
+        last = self._last_attempt
+        interval = MIN_FETCH_INTERVAL if self._keys is not None else STARTUP_RETRY_INTERVAL
+        return last is None or now - last >= interval
+
+    def _refresh(self, flight: threading.Event) -> None:
         try:
             answer = self._fetch(self.url, self._timeout)
             if answer.status != 200:
                 raise OSError(f"status {answer.status}")
-            entries = json_object(answer.body).get("keys")
-            if not isinstance(entries, list):
-                raise ValueError("no keys list")
+            keys = parse_jwks(answer.body, self._algorithms)
         except (OSError, ValueError) as error:
             # An outage keeps the keys we have: tokens signed by them still verify.
             log.warning("JWKS fetch from %s failed, keeping %s cached keys: %s",
                         self.url, len(self._keys or {}), error)  # fmt: skip
-            return
-        keys: dict[str, Jwk] = {}
-        for entry in entries:
-            jwk = parse_jwk(entry, self._algorithms) if isinstance(entry, dict) else None
-            if jwk is not None:
-                keys[jwk.kid] = jwk
-        self._keys = keys
-        self._fresh_until = self._last_attempt + max_age(answer.headers.get("cache-control"))
+        else:
+            with self._lock:
+                self._keys = keys
+                started = self._last_attempt or 0.0
+                self._fresh_until = started + max_age(answer.headers.get("cache-control"))
+        finally:
+            with self._lock:
+                self._in_flight = None
+            flight.set()

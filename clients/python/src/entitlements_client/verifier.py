@@ -1,4 +1,7 @@
-"""TokenVerifier: strict verification of the service's entitlement tokens, and revocation."""
+"""TokenVerifier: strict verification of the service's entitlement tokens, and revocation.
+
+The checks run in one documented order (README, "Verification order"), shared with the Node SDK
+so that both refuse a token with the same code."""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import errors
-from ._jose import ALGORITHMS, Jwk, b64url_decode, json_object, signature_valid
+from ._jose import ALGORITHMS, Jwk, signature_valid
+from ._token import MAX_TOKEN_BYTES, Claims, claims_of, split, utf8_size
 from .jwks import Fetch, JwksCache, _fetch
 from .results import Entitlements
 
+__all__ = ["MAX_TOKEN_BYTES", "TokenVerifier", "not_before_seconds"]
+
 TOKEN_TYPE = "entitlements+jwt"  # noqa: S105  (a JOSE `typ`, not a password)
-MAX_TOKEN_BYTES = 8192
-MAX_KID_LENGTH = 128
+MAX_KID_BYTES = 128
 # nbf/iat may lie at most this far in the future (clock skew between hosts), never more.
 MAX_CLOCK_SKEW = 60.0
 # Header parameters that point at other keys: a token naming its own key is refused, never
@@ -24,28 +29,31 @@ MAX_CLOCK_SKEW = 60.0
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
 # A revocation outlives every token it refuses: the service's longest token TTL is a day.
 _REVOCATION_HORIZON = 86400.0 + 3600.0
+# The last second a datetime can hold: a later exp (valid up to 2^53) is shown as this.
+_LAST_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 
 
-def _seconds(value: float | datetime) -> float:
+def not_before_seconds(value: float | datetime) -> float:
+    """Return a revocation instant as unix seconds: a finite number >= 0 or an aware datetime."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("not_before must be timezone-aware")
-        return value.timestamp()
-    return float(value)
+        seconds = value.timestamp()
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not_before must be a number of seconds or a datetime, not {value!r}")
+    else:
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError("not_before is out of range") from None
+    # NaN would compare false with every iat and lift the revocation: refuse it.
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"not_before must be finite and >= 0, not {value!r}")
+    return seconds
 
 
-def _number(claims: dict[str, Any], name: str) -> float:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise errors.MalformedTokenError(f"{name} is missing or not a number")
-    return float(value)
-
-
-def _string(claims: dict[str, Any], name: str) -> str:
-    value = claims.get(name)
-    if not isinstance(value, str) or not value:
-        raise errors.MalformedTokenError(f"{name} is missing or not a string")
-    return value
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(min(seconds, _LAST_SECOND), UTC)
 
 
 class TokenVerifier:
@@ -86,7 +94,7 @@ class TokenVerifier:
 
     def revoke(self, account_id: str, not_before: float | datetime) -> None:
         """Refuse the account's tokens issued before `not_before` (unix seconds or datetime)."""
-        seconds = _seconds(not_before)
+        seconds = not_before_seconds(not_before)
         with self._lock:
             # Events may arrive twice or out of order: the latest revocation wins.
             self._not_before[account_id] = max(seconds, self._not_before.get(account_id, seconds))
@@ -97,27 +105,11 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Entitlements:
         """Return the token's entitlements, or raise a VerificationError saying why not."""
-        if not isinstance(token, str):
-            raise errors.MalformedTokenError("the token is not a string")
-        if len(token) > MAX_TOKEN_BYTES:
-            raise errors.TokenTooLargeError(f"the token is over {MAX_TOKEN_BYTES} bytes")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise errors.MalformedTokenError("not a compact JWS (three dot-separated parts)")
-        try:
-            header = json_object(b64url_decode(parts[0]))
-            payload = b64url_decode(parts[1])
-            signature = b64url_decode(parts[2])
-        except (ValueError, UnicodeDecodeError) as error:
-            raise errors.MalformedTokenError(f"unreadable header or encoding: {error}") from None
-        jwk = self._key(header)
-        if not signature_valid(jwk, f"{parts[0]}.{parts[1]}".encode("ascii"), signature):
+        parts = split(token)
+        jwk = self._key(parts.header)
+        if not signature_valid(jwk, parts.signing_input, parts.signature):
             raise errors.BadSignatureError("the signature does not verify")
-        try:
-            claims = json_object(payload)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise errors.MalformedTokenError(f"unreadable claims: {error}") from None
-        return self._entitlements(claims)
+        return self._entitlements(claims_of(parts.payload))
 
     def _key(self, header: dict[str, Any]) -> Jwk:
         """Check the header and return the key it names."""
@@ -127,54 +119,41 @@ class TokenVerifier:
         if "crit" in header:
             raise errors.CritError("no critical extension is understood")
         alg = header.get("alg")
-        if alg not in self._algorithms:
+        if not isinstance(alg, str) or alg not in self._algorithms:
             raise errors.BadAlgorithmError(f"algorithm {alg!r} is not allowed")
         if header.get("typ") != TOKEN_TYPE:
             raise errors.BadTypeError(f"typ must be {TOKEN_TYPE!r}")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
+        if not isinstance(kid, str) or not 0 < utf8_size(kid) <= MAX_KID_BYTES:
             # Refused before the cache: a huge kid costs neither a lookup nor a fetch.
-            raise errors.UnknownKeyError("kid is missing, not a string or too long")
+            raise errors.UnknownKeyError("kid is missing, not a string or over 128 bytes")
         jwk = self.jwks.get(kid)
-        if jwk is None:
-            if not self.jwks.has_keys:
-                raise errors.JwksUnavailableError(f"no keys from {self.jwks.url} yet")
-            raise errors.UnknownKeyError("no published key has this kid")
-        if jwk.alg != alg:
-            raise errors.BadAlgorithmError(f"the key is for {jwk.alg}, not {alg}")
+        if jwk is None and not self.jwks.has_keys:
+            raise errors.JwksUnavailableError(f"no keys from {self.jwks.url} yet")
+        if jwk is None or jwk.alg != alg:
+            # A key of another algorithm is no key for this token (its kty/crv follow its alg).
+            raise errors.UnknownKeyError("no published key has this kid and alg")
         return jwk
 
-    def _entitlements(self, claims: dict[str, Any]) -> Entitlements:
-        """Check the claims at the current time and return what they grant."""
+    def _entitlements(self, claims: Claims) -> Entitlements:
+        """Check the claims' values at the current time and return what they grant."""
         now = self._clock()
-        if claims.get("iss") != self.issuer:
+        if claims.iss != self.issuer:
             raise errors.BadIssuerError("iss is not the configured issuer")
-        audience = claims.get("aud")
-        audiences = [audience] if isinstance(audience, str) else audience
-        if not isinstance(audiences, list) or self.audience not in audiences:
+        if self.audience not in claims.audiences:
             raise errors.BadAudienceError("aud does not name this service")
-        exp = _number(claims, "exp")
-        iat = _number(claims, "iat")
-        nbf = _number(claims, "nbf") if "nbf" in claims else None
-        if now >= exp + self.leeway:
+        if now >= claims.exp + self.leeway:
             raise errors.ExpiredError("the token has expired")
-        if iat > now + self.clock_skew or (nbf is not None and nbf > now + self.clock_skew):
+        latest = now + self.clock_skew
+        if claims.iat > latest or (claims.nbf is not None and claims.nbf > latest):
             raise errors.NotYetValidError("the token is not valid yet")
-        account_id = _string(claims, "sub")
-        _string(claims, "jti")
-        features = claims.get("features")
-        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-            raise errors.MalformedTokenError("features is missing or not a list of strings")
-        plan = claims.get("plan")
-        if plan is not None and not isinstance(plan, str):
-            raise errors.MalformedTokenError("plan is not a string")
-        not_before = self._not_before.get(account_id)
-        if not_before is not None and iat < not_before:
+        not_before = self._not_before.get(claims.sub)
+        if not_before is not None and claims.iat < not_before:
             raise errors.RevokedError("the account's tokens issued before a change are revoked")
         return Entitlements(
-            account_id=account_id,
-            features=frozenset(features),
-            plan=plan,
-            expires_at=datetime.fromtimestamp(exp, UTC),
-            issued_at=datetime.fromtimestamp(iat, UTC),
+            account_id=claims.sub,
+            features=frozenset(claims.features),
+            plan=claims.plan,
+            expires_at=_utc(claims.exp),
+            issued_at=_utc(claims.iat),
         )
