@@ -46,6 +46,26 @@ print(json.dumps({
     "meta_path": [repr(finder) for finder in sys.meta_path],
 }))
 """
+# Import every module the wheel ships, but the two that run at import (`__main__` runs the
+# CLI, `wsgi` builds the app from the environment) and the migrations (Alembic runs them).
+IMPORT_EVERY_MODULE = """
+import importlib, importlib.util, pkgutil
+import entitlements
+found = importlib.util.find_spec("devstripe") is not None
+skip = ("entitlements.__main__", "entitlements.wsgi", "entitlements.migrations")
+names = [
+    module.name
+    for module in pkgutil.walk_packages(entitlements.__path__, "entitlements.")
+    if not module.name.startswith(skip)
+]
+for name in names:
+    importlib.import_module(name)
+print(json.dumps({
+    "emulator_found": found,
+    "imported": names,
+    "emulator_loaded": [name for name in sys.modules if name.partition(".")[0] == "devstripe"],
+}))
+"""
 RUN_CLI = """
 sys.argv[0] = "entitlements"
 from entitlements.cli import main
@@ -180,6 +200,33 @@ def test_wheel_contains_no_tests_or_checkout_only_files(wheel: Path) -> None:
 def test_wheel_contains_no_emulator(wheel: Path) -> None:
     # The offline Stripe emulator accepts any key: it is its own distribution (devstripe/).
     assert [name for name in wheel_names(wheel) if "devstripe" in name] == []
+
+
+def test_every_module_of_the_wheel_imports_without_the_emulator(
+    unzipped: Path, tmp_path: Path
+) -> None:
+    # scripts/check_structure.py keeps `import devstripe` inside the demo command; this proves
+    # it on the installed package, in an interpreter where the emulator cannot be found.
+    result = run_from_wheel(unzipped, IMPORT_EVERY_MODULE, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout)
+    assert probe["emulator_found"] is False
+    assert "entitlements.cli.demo" in probe["imported"]
+    assert len(probe["imported"]) > 50
+    assert probe["emulator_loaded"] == []
+
+
+def test_demo_run_from_the_wheel_says_how_to_install_the_emulator(
+    unzipped: Path, tmp_path: Path
+) -> None:
+    env = {"ENTITLEMENTS_INSTANCE_PATH": str(tmp_path / "instance"), "PYTHONPATH": str(unzipped)}
+    result = run_from_wheel(
+        unzipped, RUN_CLI, "demo", "run", "--port", "1", "--stripe-port", "2", cwd=tmp_path, env=env
+    )
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: the offline Stripe emulator is not installed"), line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_interpreter_under_test_imports_the_wheel_not_the_checkout(
