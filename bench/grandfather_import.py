@@ -40,10 +40,13 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from entitlements.access import Policy
+from entitlements.catalog import load_catalog
 from entitlements.db import make_engine
 from entitlements.migrate import upgrade
 from entitlements.models import Account, Grant
 from entitlements.services.audit import Actor
+from entitlements.services.change_events import POLICY_INFO
 from entitlements.services.grandfather import (
     ImportPlan,
     apply_import,
@@ -172,7 +175,10 @@ def dry_run(engine: Engine, data: bytes) -> ImportPlan:
 
 def commit(engine: Engine, data: bytes) -> tuple[ImportPlan, int]:
     """Import as `grandfather import FILE --commit --skip-invalid` does; return grants made."""
-    with Session(engine) as session:
+    # The import writes a change event per account, resolved under the policy the app's
+    # sessions carry (create_app); the built-in catalog's, with the period still running.
+    policy = Policy(catalog=load_catalog(None), grandfather_until=NOW + timedelta(days=365))
+    with Session(engine, info={POLICY_INFO: policy}) as session:
         plan = plan_for(session, decode_csv(data), cutoff=CUTOFF)
         result = apply_import(
             session,

@@ -20,6 +20,7 @@ from .http.request_id import RequestIdMiddleware
 from .http.request_text import CheckedRequest
 from .http.session_cookie import EXPIRED_NOTICE, CachedSignerSessionInterface
 from .runtime import EXTENSION, Runtime
+from .services.change_events import POLICY_INFO
 from .tokens.keys import KeyRing
 
 
@@ -72,6 +73,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         clock, max_age=config.admin_idle_timeout + EXPIRED_NOTICE
     )
     db.init_app(app, config.database_url, read_timeout=config.read_timeout)
+    # Services that change access write change events, which need the policy to resolve.
+    db.carry_in_sessions(app, {POLICY_INFO: policy})
     problems.register(app)
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     if config.trusted_proxies:
@@ -83,7 +86,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         )
 
     from .admin import views as admin_views
-    from .api import accounts, admin, health, jwks, openapi, webhooks
+    from .api import accounts, admin, health, jwks, openapi, revocations, webhooks
     from .api import policy as policy_api
     from .web import views
 
@@ -91,6 +94,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(admin.bp)
     app.register_blueprint(policy_api.bp)
+    app.register_blueprint(revocations.bp)
     app.register_blueprint(admin_views.bp)
     if config.demo:
         from .web import demo

@@ -9,16 +9,19 @@ from sqlalchemy.orm import Session
 
 from .billing.stripe_gateway import StripeGateway
 from .billing.sync import link_customer, lock_account, sync_subscription
-from .errors import UnavailableError
-from .models import Grant, ServiceKey, Subscription
+from .errors import ConflictError, UnavailableError
+from .models import Grant, ServiceKey, Subscription, WebhookEndpoint
 from .services.accounts import ensure_account
 from .services.audit import Actor
 from .services.bans import add_ban
 from .services.grants import add_grant
 from .services.service_keys import authenticate, create_service_key
+from .services.webhook_endpoints import add_endpoint, decrypt_secret, disable_endpoint
 from .vocabulary import SCOPES
 
 DEMO_KEY_NAME = "demo"
+# The demo magazine's receiver of change events (examples/magazine/events.py), under its URL.
+MAGAZINE_EVENTS_PATH = "/entitlements-events"
 SUBSCRIBER = "demo-subscriber"
 
 
@@ -48,6 +51,7 @@ def load_demo(
             now=now,
             starts_at=now - timedelta(days=30),
             ends_at=now + timedelta(days=90),
+            policy_end=None,  # its own end
         )
         add_grant(
             session,
@@ -58,6 +62,7 @@ def load_demo(
             actor=actor,
             now=now,
             ends_at=now + timedelta(days=365),
+            policy_end=None,
         )
         account = ensure_account(session, SUBSCRIBER, now=now)
         if gateway is None:
@@ -94,6 +99,7 @@ def load_demo(
             reason="contributor",
             actor=actor,
             now=now,
+            policy_end=None,
         )
         lines.append("loaded demo accounts:")
     else:
@@ -141,3 +147,34 @@ def demo_service_key(session: Session, key: str | None, *, now: datetime, actor:
     name = DEMO_KEY_NAME if taken is None else f"{DEMO_KEY_NAME}-{now:%Y%m%d%H%M%S%f}"
     _, plaintext = create_service_key(session, name=name, scopes=list(SCOPES), actor=actor, now=now)
     return plaintext
+
+
+def demo_event_endpoint(
+    session: Session, url: str, kept: str | None, *, secret_key: str, now: datetime, actor: Actor
+) -> str:
+    """Return the whsec_ secret of the active endpoint at `url`, registering one unless `kept`
+    (an earlier run's secret) still signs there.
+
+    Other active endpoints at `url` are disabled: the receiver knows one secret only, so their
+    deliveries could never be verified and would be retried for days.
+    """
+    reused = False
+    at_url = select(WebhookEndpoint).where(
+        WebhookEndpoint.url == url, WebhookEndpoint.status == "active"
+    )
+    for endpoint in session.scalars(at_url.order_by(WebhookEndpoint.id)).all():
+        try:
+            current = decrypt_secret(endpoint.secret_encrypted, secret_key, endpoint.id)
+        except ConflictError:  # made under another ENTITLEMENTS_SECRET_KEY
+            current = None
+        if not reused and kept is not None and current == kept:
+            reused = True
+        else:
+            disable_endpoint(session, endpoint.id, actor=actor, now=now)
+    if reused and kept is not None:
+        return kept
+    _, secret = add_endpoint(
+        session, url, event_types=(), secret_key=secret_key, actor=actor, now=now,
+        description="the demo magazine (entitlements demo run)",
+    )
+    return secret

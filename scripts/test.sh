@@ -40,7 +40,7 @@ echo "== structure (import cycles, layering, module size; scripts/check_structur
 echo "== client SDKs (clients/python, clients/node: their own lint, types and suites)"
 bash scripts/test_clients.sh
 # The Hypothesis profile (tests/conftest.py): `ci` unless the caller chose one; `make test-full`
-# runs `full`, ten times the examples.
+# runs `full`, twenty times the examples.
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 echo "== pytest (SQLite and PostgreSQL; Hypothesis profile $HYPOTHESIS_PROFILE)"
 # Branch coverage of entitlements/, the processes the tests start included ([tool.coverage.*] in
@@ -53,3 +53,5 @@ echo "== benchmarks (smoke: short runs that must work; full runs are \`make benc
 .venv/bin/python bench/grandfather_import.py --smoke
 .venv/bin/python bench/webhooks.py --smoke
 .venv/bin/python bench/cli_startup.py --smoke
+.venv/bin/python bench/sdk_verify.py --smoke
+.venv/bin/python bench/event_delivery.py --smoke

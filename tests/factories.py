@@ -69,6 +69,7 @@ def grant(app: Flask, account_id: str, feature: str, *, now: datetime, **kwargs:
             now=now,
             # A grandfather grant without an end follows the policy only when a test says so.
             end_given=not kwargs.pop("ends_by_policy", False),
+            policy_end=kwargs.pop("policy_end", None),
             **kwargs,
         )
         session.commit()

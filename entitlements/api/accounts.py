@@ -5,53 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint, Response, g
 
 from .. import db
-from ..access import Access
+from ..access import Access, resolve
 from ..clock import to_rfc3339
-from ..errors import InvalidError
+from ..errors import InvalidError, NotFoundError
 from ..http.bearer import bearer_key, check_scope, require_scope
 from ..http.body import json_body
+from ..http.problems import problem
 from ..runtime import Runtime, now, runtime
+from ..services.account_facts import facts_from_rows
 from ..services.accounts import validate_account_id
-from ..services.check import check_access
+from ..services.check import access_json, check_access
+from ..tokens.coral import AnswerChangingError, issue_coral_sso_token
+from ..tokens.coral_reader import coral_reader
 from ..tokens.handoff import create_handoff
 from ..tokens.service import sign_access
 from .openapi import document
 
 bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
-
-
-def access_json(account_id: str, access: Access) -> dict[str, Any]:
-    """Render resolve()'s answer in the public check API shape."""
-    sources = []
-    for source in access.sources:
-        entry = {
-            "feature": source.feature,
-            "source": source.source,
-            "ends_at": to_rfc3339(source.ends_at),
-        }
-        # Two grants of the same kind and end read as one source.
-        if entry not in sources:
-            sources.append(entry)
-    restrictions = []
-    for restriction in access.restrictions:
-        item = {
-            "feature": restriction.feature,
-            "message": restriction.message,
-            "ends_at": to_rfc3339(restriction.ends_at),
-        }
-        if item not in restrictions:
-            restrictions.append(item)
-    return {
-        "account_id": account_id,
-        "features": list(access.features),
-        "plan": access.plan,
-        "sources": sources,
-        "restrictions": restrictions,
-        "valid_until": to_rfc3339(access.valid_until),
-    }
 
 
 def authorized_access(account_id: str, scope: str, rt: Runtime, at: datetime) -> Access:
@@ -104,6 +77,77 @@ def post_token(account_id: str) -> tuple[dict[str, Any], int]:
     if session.in_transaction():
         # Only when the key ring was read or the first development key was made.
         session.commit()
+    return {"token": token.token, "expires_at": to_rfc3339(token.expires_at)}, 201
+
+
+@bp.post("/<account_id>/coral-sso-token")
+@document(
+    "Issue a Coral Talk SSO token while the account holds comment; else 403 with a `reason`.",
+    request_body="CoralSSORequest",
+    body_required=True,
+    responses={
+        201: "Token",
+        400: "Problem",
+        401: "Problem",
+        403: "CoralSSOProblem",
+        404: "Problem",
+        413: "Problem",
+        422: "Problem",
+        503: "Problem",
+    },
+    descriptions={
+        403: "The account may not comment: `reason` (and `subscribe`) to show the reader. "
+        "Without `reason`: the service key lacks the scope",
+        404: "The bridge is off: ENTITLEMENTS_CORAL_SSO_SECRET is unset",
+        422: "The username fits the pattern but breaks a rule it cannot state (see its "
+        "description)",
+        503: "Unavailable, or the account's access changes within the second; retry after the "
+        "Retry-After header",
+    },
+    tag="tokens",
+    security="tokens:issue",
+)
+def post_coral_sso_token(account_id: str) -> tuple[dict[str, Any], int] | Response:
+    """Sign the reader in to Coral Talk, or say why they may not comment."""
+    rt = runtime()
+    at = rt.clock()
+    rows: list[tuple[Any, ...]] = []
+
+    def read(queries: Any, params: Any) -> list[tuple[Any, ...]]:
+        fetched = db.fetch_all(queries, params)
+        rows.extend(fetched)
+        return fetched
+
+    checked = check_access(read, account_id, bearer_key(), policy=rt.policy, now=at)
+    g.caller = check_scope(checked.caller, "tokens:issue")
+    reader = coral_reader(json_body({"username", "email"}))
+    secret = rt.config.coral_sso_secret
+    if secret is None:
+        # Not a 503: nothing will change until the operator configures the bridge.
+        raise NotFoundError(
+            "the Coral SSO bridge is off: set ENTITLEMENTS_CORAL_SSO_SECRET to turn it on"
+        )
+
+    def without_bans() -> Access:
+        # The same snapshot, resolved as if no ban were in force: is a ban all that stops them?
+        facts = facts_from_rows(rows, rt.policy)
+        return resolve(facts.subscriptions, facts.grants, (), now=at, policy=rt.policy)
+
+    try:
+        token = issue_coral_sso_token(
+            checked.access,
+            reader,
+            account_id=account_id,
+            secret=secret,
+            kid=rt.config.coral_sso_kid,
+            without_bans=without_bans,
+            ttl=rt.config.coral_sso_ttl,
+            now=at,
+        )
+    except AnswerChangingError as exc:
+        response = problem(exc.status, exc.title, exc.detail)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return {"token": token.token, "expires_at": to_rfc3339(token.expires_at)}, 201
 
 

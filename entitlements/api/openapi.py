@@ -13,6 +13,8 @@ from .. import __version__
 from ..runtime import runtime
 from ..text_rules import MAX_TEXT
 from .schemas_admin import ADMIN_SCHEMAS
+from .schemas_coral import CORAL_SCHEMAS
+from .schemas_webhooks import WEBHOOK_SCHEMAS
 
 bp = Blueprint("openapi", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,6 +30,8 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "account_id": ACCOUNT_ID,
     "grant_id": ROW_ID,
     "ban_id": ROW_ID,
+    "endpoint_id": ROW_ID,
+    "event_id": ROW_ID,
 }
 # The webhook's "security": Stripe's HMAC signature header, checked by billing/signature.py.
 STRIPE_SIGNATURE = "stripe-signature"
@@ -199,6 +203,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"status": {"type": "string"}},
     },
     **ADMIN_SCHEMAS,
+    **CORAL_SCHEMAS,
+    **WEBHOOK_SCHEMAS,
 }
 
 _STATUS_TEXT = {
@@ -240,10 +246,12 @@ def document(
     request_media: str = "application/json",
     body_required: bool = False,
     security: str | None = None,
+    descriptions: dict[int, str] | None = None,
 ) -> Callable[[F], F]:
     """Mark a view with its OpenAPI summary, request schema and responses by status.
 
-    `query` maps each query parameter to its JSON schema (a "description" key is lifted out).
+    `query` maps each query parameter to its JSON schema (a "description" key is lifted out);
+    `descriptions` replaces the usual description of a status where the view means more.
     """
 
     def mark(view: F) -> F:
@@ -255,6 +263,7 @@ def document(
             query=query or {},
             request_media=request_media,
             body_required=body_required,
+            descriptions=descriptions or {},
         )
         if security:
             # Views that authenticate inside (the hot read path) name their scope here.
@@ -320,8 +329,12 @@ def build_document() -> dict[str, Any]:
             elif meta.get("security"):
                 operation["security"] = [{"serviceKey": [meta["security"]]}]
             for status, schema in meta["responses"].items():
-                entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, str(status))}
-                if schema == "Problem":
+                default = _STATUS_TEXT.get(status, str(status))
+                entry: dict[str, Any] = {
+                    "description": meta.get("descriptions", {}).get(status, default)
+                }
+                # A problem schema (Problem, or one adding members to it) is problem+json.
+                if schema is not None and schema.endswith("Problem"):
                     entry["content"] = {"application/problem+json": {"schema": _ref(schema)}}
                 elif schema:
                     entry["content"] = {"application/json": {"schema": _ref(schema)}}

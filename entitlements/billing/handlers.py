@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Account, Subscription
 from ..services.audit import Actor, record
+from ..services.change_events import record_change
 from .stripe_gateway import StripeGateway
 from .sync import cancel_at_stripe, settle_duplicates, snapshot, sync_subscription
 
@@ -136,6 +137,11 @@ def _revoke_for_charge(
         before=before,
         after=snapshot(sub),
         reason=reason,
+    )
+    # Tokens issued before the refund or dispute are refused by the SDKs from the next second.
+    record_change(
+        session, sub.account_id, reason=f"subscription.revoke: {revocation_kind(reason)}",
+        now=ctx.now, revoke=True,
     )
     if ctx.cancel_on_revoke:
         # Access has ended: the reader must not be billed again for it.

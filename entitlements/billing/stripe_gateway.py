@@ -106,10 +106,10 @@ class StripeGateway:
                 "check ENTITLEMENTS_STRIPE_SECRET_KEY and its permissions"
             ) from exc
         except stripe.StripeError as exc:  # e.g. an idempotency key reused with other parameters
-            raise StripeUnavailableError(
-                f"Stripe answered {exc.http_status or 'without a status'} "
-                f"({type(exc).__name__}); retry shortly"
-            ) from exc
+            # Permanent, like a 400: retrying the same request would be refused the same way.
+            rejected = StripeRejectedError(str(exc.user_message or exc))
+            rejected.code = exc.code
+            raise rejected from exc
 
     # ---- customers, checkout, portal ----------------------------------------------------
 

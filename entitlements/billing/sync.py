@@ -13,6 +13,7 @@ from ..models import Account, Subscription
 from ..models.base import dialect_insert
 from ..services.accounts import ACCOUNT_ID
 from ..services.audit import Actor, record
+from ..services.change_events import record_change
 from .stripe_gateway import StripeGateway
 
 _TRACKED = (
@@ -195,7 +196,34 @@ def apply_subscription(
             after=after,
             reason=reason,
         )
+        record_change(
+            session, account.id, reason=_change_reason(action, before, after), now=now,
+            revoke=_ends_paid_access(before, after),
+        )
     return sub
+
+
+def _change_reason(
+    action: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> str:
+    """Name a subscription change for its event: a scheduled cancellation says so."""
+    if before is None or after is None:
+        return action
+    if before["cancel_at_period_end"] != after["cancel_at_period_end"]:
+        return f"{action}: cancel_at_period_end " + (
+            "set" if after["cancel_at_period_end"] else "unset"
+        )
+    return action
+
+
+def _ends_paid_access(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
+    # A subscription leaving good standing (canceled, unpaid, past_due) withdraws access.
+    return (
+        before is not None
+        and after is not None
+        and before["status"] in GOOD_STATUSES
+        and after["status"] not in GOOD_STATUSES
+    )
 
 
 def cancel_at_stripe(

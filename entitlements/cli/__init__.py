@@ -20,6 +20,7 @@ from .reconcile import reconcile_command
 from .serve import serve
 from .service_keys import service_keys
 from .signing_keys import signing_keys
+from .webhooks import webhooks
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +42,7 @@ for command in (
     serve,
     service_keys,
     signing_keys,
+    webhooks,
 ):
     main.add_command(command)
 

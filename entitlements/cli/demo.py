@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import sys
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,9 +18,12 @@ from .db import upgrade_database
 if TYPE_CHECKING:
     from flask import Flask
 
-# Both files live in the instance folder, beside the SQLite database they belong with.
+# These files live in the instance folder, beside the SQLite database they belong with.
 KEY_FILE = "demo-service-key"
 EMULATOR_STATE_FILE = "devstripe.json"
+# The whsec_ secret of the demo magazine's change-event endpoint; there only while this demo
+# delivers events to it, so the magazine reads it as "events arrive" (examples/magazine).
+EVENT_SECRET_FILE = "demo-event-secret"  # noqa: S105  (a file name, not a secret)
 
 
 @click.group("demo")
@@ -26,19 +31,19 @@ def demo() -> None:
     """Demo data for trying the service locally."""
 
 
-def read_demo_key(instance_path: str) -> str | None:
-    """Return the demo key an earlier run kept, if any."""
+def read_kept(instance_path: str, name: str) -> str | None:
+    """Return the secret (demo key, event secret) an earlier run kept, if any."""
     try:
-        with open(os.path.join(instance_path, KEY_FILE), encoding="ascii") as kept:
+        with open(os.path.join(instance_path, name), encoding="ascii") as kept:
             return kept.read().strip() or None
     except (FileNotFoundError, UnicodeDecodeError):
         return None
 
 
-def write_demo_key(instance_path: str, key: str) -> None:
-    """Keep the demo key in a file only its owner can read (the database keeps a hash only)."""
+def write_kept(instance_path: str, name: str, key: str) -> None:
+    """Keep a secret in a file only its owner can read (the database keeps no plaintext)."""
     os.makedirs(instance_path, exist_ok=True)
-    path = os.path.join(instance_path, KEY_FILE)
+    path = os.path.join(instance_path, name)
     partial = f"{path}.partial"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as out:
@@ -76,7 +81,7 @@ def load_and_print(app: Flask, *, with_billing: bool, emulator_was_empty: bool =
                 f"over, stop, delete the folder {shown_path(instance)} and run again.",
                 err=True,
             )
-    kept = read_demo_key(instance)
+    kept = read_kept(instance, KEY_FILE)
     lines, key = load_demo(
         session,
         now=rt.clock(),
@@ -86,7 +91,7 @@ def load_and_print(app: Flask, *, with_billing: bool, emulator_was_empty: bool =
     )
     session.commit()
     if key != kept:
-        write_demo_key(instance, key)
+        write_kept(instance, KEY_FILE, key)
     for line in lines:
         click.echo(line)
     where = shown_path(os.path.join(instance, KEY_FILE))
@@ -134,6 +139,85 @@ def require_emulator() -> None:
         )
 
 
+def wire_events(app: Flask, url: str | None) -> None:
+    """Register the magazine's receiver at `url` (idempotent) and keep its secret; without
+    `url`, remove the kept secret so the magazine does not wait for events."""
+    from .. import db
+    from ..demo import demo_event_endpoint
+    from ..services.audit import Actor
+
+    rt = runtime_of(app)
+    instance = rt.config.instance_path
+    if url is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(instance, EVENT_SECRET_FILE))
+        return
+    kept = read_kept(instance, EVENT_SECRET_FILE)
+    session = db.session()
+    secret = demo_event_endpoint(
+        session, url, kept, secret_key=rt.config.secret_key, now=rt.clock(),
+        actor=Actor(cli_actor()),
+    )
+    session.commit()
+    if secret != kept:
+        write_kept(instance, EVENT_SECRET_FILE, secret)
+    where = shown_path(os.path.join(instance, EVENT_SECRET_FILE))
+    click.echo(f"change events to {url} (its secret in {where}, which the magazine reads)")
+
+
+def start_delivery(overrides: dict[str, str]) -> tuple[threading.Thread, threading.Event]:
+    """Run `webhooks work`'s loop in a thread of this process until the event is set.
+
+    A thread rather than a second process: it stops with the demo however the demo stops, and
+    on SQLite one worker is the rule anyway.
+    """
+    from .webhooks import deliver
+
+    stop = threading.Event()
+
+    def work() -> None:
+        with app_context(overrides) as app:
+            deliver(app, stop.is_set, stop.wait)
+
+    thread = threading.Thread(target=work, name="webhooks-work", daemon=True)
+    thread.start()
+    return thread, stop
+
+
+def start_emulator(
+    host: str, port: int, public_url: str, instance: str, overrides: dict[str, str]
+) -> tuple[Any, bool]:
+    """Start the offline Stripe emulator and point `overrides` at it; return it and whether
+    it started without a kept state (Any: devstripe is imported inside `demo run` only)."""
+    import secrets
+
+    # The emulator is a separate distribution, never in the production wheel.
+    from devstripe import EmulatorServer
+    from devstripe.persist import StateFileError
+
+    state_path = os.path.join(instance, EMULATOR_STATE_FILE)
+    was_empty = not os.path.exists(state_path)
+    webhook_secret = "whsec_demo_" + secrets.token_urlsafe(24)
+    try:
+        emulator = EmulatorServer(
+            port=port,
+            host=host,
+            webhook_endpoints=[(f"{public_url}/v1/webhooks/stripe", webhook_secret)],
+            state_path=state_path,
+        ).start()
+    except StateFileError as exc:
+        fail(str(exc), 1)
+    # The emulator accepts any sk_test_ key: this names it, it guards nothing.
+    overrides["STRIPE_SECRET_KEY"] = "sk_test_offline_emulator"  # noqa: S105
+    overrides["STRIPE_API_BASE"] = emulator.url
+    overrides["STRIPE_WEBHOOK_SECRET"] = webhook_secret
+    click.echo(
+        f"offline Stripe emulator on {emulator.url}, its state kept in "
+        f"{shown_path(state_path)} (test card: 4242 4242 4242 4242)"
+    )
+    return emulator, was_empty
+
+
 @demo.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -148,16 +232,17 @@ def demo_run(host: str, port: int, stripe_port: int) -> None:
     """Migrate, load demo data and serve, with the offline Stripe emulator: no network.
 
     The emulator keeps its customers and subscriptions in the instance folder, so stopping
-    and running again carries on where the last run stopped.
+    and running again carries on where the last run stopped. With ENTITLEMENTS_SITE_URL set
+    (the demo magazine's URL), change events are delivered to its receiver.
     """
-    import secrets
-
     from werkzeug.serving import run_simple
 
     from ..access_log import PathOnlyRequestHandler
     from ..app import create_app
     from ..config import ConfigError, load_config
+    from ..demo import MAGAZINE_EVENTS_PATH
     from ..preflight import check_ready_to_serve
+    from ..services.webhook_delivery import TIMEOUT_SECONDS
 
     with_emulator = not os.environ.get("ENTITLEMENTS_STRIPE_SECRET_KEY")
     if with_emulator:
@@ -176,47 +261,33 @@ def demo_run(host: str, port: int, stripe_port: int) -> None:
         if f"ENTITLEMENTS_{name}" not in os.environ
     }
     try:
-        instance = load_config(overrides).instance_path
+        config = load_config(overrides)
     except ConfigError as exc:
         fail(f"configuration: {exc}", 1)
+    instance = config.instance_path
+    # Set, the site URL names the demo magazine (its README starts the demo so): it gets events.
+    events_url = (
+        config.site_url + MAGAZINE_EVENTS_PATH if os.environ.get("ENTITLEMENTS_SITE_URL") else None
+    )
     # A supervisor's SIGTERM stops like Ctrl-C: the emulator writes its state a last time.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    emulator = None
+    emulator, was_empty = None, False
+    delivery: tuple[threading.Thread, threading.Event] | None = None
     if with_emulator:
-        # The emulator is a separate distribution, never in the production wheel.
-        from devstripe import EmulatorServer
-        from devstripe.persist import StateFileError
-
-        state_path = os.path.join(instance, EMULATOR_STATE_FILE)
-        was_empty = not os.path.exists(state_path)
-        webhook_secret = "whsec_demo_" + secrets.token_urlsafe(24)
-        try:
-            emulator = EmulatorServer(
-                port=stripe_port,
-                host=host,
-                webhook_endpoints=[(f"{public_url}/v1/webhooks/stripe", webhook_secret)],
-                state_path=state_path,
-            ).start()
-        except StateFileError as exc:
-            fail(str(exc), 1)
-        # The emulator accepts any sk_test_ key: this names it, it guards nothing.
-        overrides["STRIPE_SECRET_KEY"] = "sk_test_offline_emulator"  # noqa: S105
-        overrides["STRIPE_API_BASE"] = emulator.url
-        overrides["STRIPE_WEBHOOK_SECRET"] = webhook_secret
-        click.echo(
-            f"offline Stripe emulator on {emulator.url}, its state kept in "
-            f"{shown_path(state_path)} (test card: 4242 4242 4242 4242)"
-        )
+        emulator, was_empty = start_emulator(host, stripe_port, public_url, instance, overrides)
     try:
         upgrade_database("head", overrides)
         with app_context(overrides) as app:
             load_and_print(
                 app,
                 with_billing=emulator is not None,
-                emulator_was_empty=emulator is not None and was_empty,
+                emulator_was_empty=was_empty,
             )
+            wire_events(app, events_url)
         # The JWKS is never empty while tokens can be issued.
         check_ready_to_serve(create_app(overrides))
+        if events_url is not None:
+            delivery = start_delivery(overrides)
         click.echo(f"serving on {public_url}  - try {public_url}/demo to sign in as a reader")
         run_simple(
             host,
@@ -227,5 +298,9 @@ def demo_run(host: str, port: int, stripe_port: int) -> None:
             request_handler=PathOnlyRequestHandler,
         )
     finally:
+        if delivery is not None:
+            delivery[1].set()
+            # The delivery in hand finishes (a POST times out after TIMEOUT_SECONDS).
+            delivery[0].join(timeout=TIMEOUT_SECONDS + 1)
         if emulator is not None:
             emulator.stop()

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import parse_datetime
+from .coral import coral_sso
 from .secret_key import SECRET_KEY_BITS, development_secret, estimated_bits
 from .settings import ENVIRONMENTS, SETTINGS
 from .values import (
@@ -39,6 +40,9 @@ class Config:
     default_audience: str
     signing_key_publish_delay: timedelta
     jwks_max_age: int
+    coral_sso_secret: str | None
+    coral_sso_kid: str | None
+    coral_sso_ttl: timedelta
     past_due_grace: timedelta
     renewal_grace: timedelta
     catalog_path: str | None
@@ -171,6 +175,12 @@ def load_config(  # noqa: PLR0912, PLR0915
             "ENTITLEMENTS_SIGNING_KEY_PUBLISH_DELAY must be at least ENTITLEMENTS_JWKS_MAX_AGE, "
             "or verifiers meet a new key before they have fetched it"
         )
+    coral_secret, coral_kid = coral_sso(
+        get("CORAL_SSO_SECRET"),
+        get("CORAL_SSO_KID"),
+        secret_key=str(secret_key),
+        production=production,
+    )
     stripe_key = get("STRIPE_SECRET_KEY")
     if production and stripe_key is not None and not str(stripe_key).startswith(("sk_", "rk_")):
         raise ConfigError("ENTITLEMENTS_STRIPE_SECRET_KEY must be a Stripe secret key (sk_...)")
@@ -226,6 +236,9 @@ def load_config(  # noqa: PLR0912, PLR0915
         default_audience=default_audience,
         signing_key_publish_delay=publish_delay,
         jwks_max_age=jwks_max_age,
+        coral_sso_secret=coral_secret,
+        coral_sso_kid=coral_kid,
+        coral_sso_ttl=within("CORAL_SSO_TTL", parse("CORAL_SSO_TTL", parse_duration), "30s", "5m"),
         past_due_grace=within(
             "PAST_DUE_GRACE", parse("PAST_DUE_GRACE", parse_duration), "0", "90d"
         ),

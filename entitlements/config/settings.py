@@ -59,6 +59,24 @@ SETTINGS: dict[str, Setting] = {
         "time; up to 7d).",
     ),
     "JWKS_MAX_AGE": Setting("300", "Cache-Control max-age of the JWKS, in seconds (up to 24h)."),
+    "CORAL_SSO_SECRET": Setting(
+        None,
+        "The Coral Talk SSO secret (Coral admin: Configure, Auth, Login with Single Sign On), "
+        "whole, `ssosec_` prefix included; at least 32 characters, no space or control "
+        "character; in production random (Coral's own, `ssosec_` and hex digits, is). "
+        "Unset: `POST /v1/accounts/{id}/coral-sso-token` answers 404.",
+        secret=True,
+    ),
+    "CORAL_SSO_KID": Setting(
+        None,
+        "The Coral SSO secret's key ID, sent as the token's `kid` so Coral picks the right "
+        "secret while two are active during a rotation. Default: no `kid`.",
+    ),
+    "CORAL_SSO_TTL": Setting(
+        "5m",
+        "Lifetime of a Coral SSO token (30s to 5m, never past the answer's `valid_until`): how "
+        "long a reader we refuse (banned, lapsed) may still comment in Coral.",
+    ),
     "PAST_DUE_GRACE": Setting(
         "7d",
         "How long a `past_due` subscription still entitles, from the failed renewal (up to 90d).",

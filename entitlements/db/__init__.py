@@ -19,10 +19,10 @@ __all__ = [
     "READ_TCP_USER_TIMEOUT_MS",
     "RECYCLE_SECONDS",
     "HotReads",
+    "carry_in_sessions",
     "dispose",
     "engine",
     "fetch_all",
-    "has_session",
     "init_app",
     "make_engine",
     "session",
@@ -57,9 +57,10 @@ def init_app(app: Flask, url: str, *, read_timeout: timedelta = timedelta(0)) ->
             current_app.extensions[READS].release(reads)
 
 
-def has_session() -> bool:
-    """Return whether this context has opened its session."""
-    return "db_session" in g
+def carry_in_sessions(app: Flask, info: dict[str, object]) -> None:
+    """Put `info` into every session the app opens (Session.info), e.g. the access policy."""
+    factory: sessionmaker[Session] = app.extensions[EXTENSION]
+    factory.configure(info=info)
 
 
 def session() -> Session:

@@ -10,6 +10,7 @@ from .grant import Grant
 from .keys import ServiceKey, SigningKey
 from .stripe_event import StripeEvent
 from .subscription import Subscription
+from .webhook import ChangeEvent, EventDelivery, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -18,7 +19,9 @@ __all__ = [
     "AuditEvent",
     "Ban",
     "Base",
+    "ChangeEvent",
     "CheckoutAttempt",
+    "EventDelivery",
     "Grant",
     "ServiceKey",
     "SignInThrottle",
@@ -26,4 +29,5 @@ __all__ = [
     "StripeEvent",
     "Subscription",
     "UsedHandoff",
+    "WebhookEndpoint",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime
@@ -20,3 +20,6 @@ class Account(Base):
     # Bumped whenever access is withdrawn, so cached answers and tokens can be told stale.
     token_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Unix seconds: tokens issued (`iat`) before it are refused by the SDKs (ban, refund,
+    # dispute). Indexed for GET /v1/revocations?since=.
+    not_before: Mapped[int | None] = mapped_column(BigInteger, index=True)

@@ -163,3 +163,22 @@ def access_for(session: Session, account_id: str, *, now: datetime, policy: Poli
     validate_account_id(account_id)
     facts = load_facts(session, account_id, policy)
     return resolve(facts.subscriptions, facts.grants, facts.bans, now=now, policy=policy)
+
+
+def load_facts_many(
+    session: Session, account_ids: Sequence[str], policy: Policy
+) -> dict[str, Facts]:
+    """Read the facts of many accounts at once (a bulk change's events), by account id."""
+    rows: dict[str, list[FactRow]] = {account_id: [] for account_id in account_ids}
+    for kind, model, columns in (
+        ("s", Subscription, SUBSCRIPTION_COLUMNS),
+        ("g", Grant, GRANT_COLUMNS),
+        ("b", Ban, BAN_COLUMNS),
+    ):
+        fields = [getattr(model, c) if c else null() for c in columns]
+        statement = select(model.account_id, literal(kind), *fields).where(
+            model.account_id.in_(account_ids)
+        )
+        for account_id, *row in session.execute(statement):
+            rows[account_id].append(row)
+    return {account_id: facts_from_rows(found, policy) for account_id, found in rows.items()}

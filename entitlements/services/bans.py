@@ -15,6 +15,7 @@ from ..models.ban import MAX_PUBLIC_MESSAGE
 from .account_facts import public_ban_message
 from .accounts import ensure_account, validate_account_id
 from .audit import Actor, record
+from .change_events import record_change
 from .grants import check_reason
 
 # Only commenting can be withheld for now; the ad server and archive are never banned.
@@ -96,6 +97,10 @@ def add_ban(
         after=ban_json(ban),
         reason=text,
     )
+    # Tokens issued before the ban are refused by the SDKs from the next second.
+    record_change(
+        session, account_id, reason="ban.add", now=now, features=[feature], revoke=True
+    )
     return ban
 
 
@@ -154,6 +159,7 @@ def extend_ban(
         after=ban_json(ban),
         reason=text,
     )
+    record_change(session, ban.account_id, reason="ban.extend", now=now, features=[ban.feature])
     return ban
 
 
@@ -178,4 +184,5 @@ def lift_ban(
         after=ban_json(ban),
         reason=text,
     )
+    record_change(session, ban.account_id, reason="ban.lift", now=now, features=[ban.feature])
     return ban

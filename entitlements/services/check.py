@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..access import Access, Policy, resolve
+from ..clock import to_rfc3339
 from .account_facts import facts_from_rows
 from .accounts import validate_account_id
 from .service_keys import Caller, lookup_hash
@@ -66,3 +67,34 @@ def check_access(
     facts = facts_from_rows(rows, policy)
     access = resolve(facts.subscriptions, facts.grants, facts.bans, now=now, policy=policy)
     return CheckedAccess(caller, access)
+
+
+def access_json(account_id: str, access: Access) -> dict[str, Any]:
+    """Render resolve()'s answer in the public check API shape."""
+    sources = []
+    for source in access.sources:
+        entry = {
+            "feature": source.feature,
+            "source": source.source,
+            "ends_at": to_rfc3339(source.ends_at),
+        }
+        # Two grants of the same kind and end read as one source.
+        if entry not in sources:
+            sources.append(entry)
+    restrictions = []
+    for restriction in access.restrictions:
+        item = {
+            "feature": restriction.feature,
+            "message": restriction.message,
+            "ends_at": to_rfc3339(restriction.ends_at),
+        }
+        if item not in restrictions:
+            restrictions.append(item)
+    return {
+        "account_id": account_id,
+        "features": list(access.features),
+        "plan": access.plan,
+        "sources": sources,
+        "restrictions": restrictions,
+        "valid_until": to_rfc3339(access.valid_until),
+    }

@@ -20,6 +20,7 @@ from ..models import Account, Grant
 from ..models.base import dialect_insert
 from .accounts import ACCOUNT_ID
 from .audit import Actor, record
+from .change_events import record_changes
 
 HEADER = ("account_id", "last_commented_at")
 FEATURE = "comment"
@@ -328,6 +329,10 @@ def apply_import(
                 }
                 for row in batch
             ],
+        )
+        record_changes(
+            session, [row.account_id for row in batch], reason="grandfather.import", now=now,
+            features=[FEATURE],
         )
         if progress is not None:
             progress(len(batch))

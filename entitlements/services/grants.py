@@ -15,6 +15,7 @@ from ..models import Grant
 from ..vocabulary import GRANT_KINDS
 from .accounts import ensure_account, validate_account_id
 from .audit import Actor, record
+from .change_events import record_change
 
 MAX_REASON = 2000
 # The white space a reason may not consist of; the OpenAPI pattern names the same characters.
@@ -77,6 +78,11 @@ def _follows_policy(
     return True
 
 
+def check_period_open(kind: str, *, policy_end: datetime | None, now: datetime) -> None:
+    """Refuse a grandfather grant without an end once the period it would follow has ended."""
+    _follows_policy(kind, None, policy_end=policy_end, now=now)
+
+
 def add_grant(
     session: Session,
     account_id: str,
@@ -89,7 +95,7 @@ def add_grant(
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
     end_given: bool = False,
-    policy_end: datetime | None = None,
+    policy_end: datetime | None,
 ) -> Grant:
     """Grant one feature to an account, optionally until `ends_at`.
 
@@ -136,6 +142,7 @@ def add_grant(
         after=grant_json(grant),
         reason=text,
     )
+    record_change(session, account_id, reason="grant.add", now=now, features=[feature])
     return grant
 
 
@@ -183,6 +190,9 @@ def extend_grant(
         after=grant_json(grant),
         reason=text,
     )
+    record_change(
+        session, grant.account_id, reason="grant.extend", now=now, features=[grant.feature]
+    )
     return grant
 
 
@@ -215,5 +225,10 @@ def revoke_grant(
         before=before,
         after=grant_json(grant),
         reason=text,
+    )
+    # Withdrawn access: tokens issued before now are refused by the SDKs.
+    record_change(
+        session, grant.account_id, reason="grant.revoke", now=now, features=[grant.feature],
+        revoke=True,
     )
     return grant

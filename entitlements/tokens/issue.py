@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -54,6 +56,20 @@ def sign_jws(claims: dict[str, object], *, kid: str, key: ec.EllipticCurvePrivat
     signing_input = _protected_header(kid, "ES256") + b"." + _b64(_json(claims))
     r, s = decode_dss_signature(key.sign(signing_input, _ES256))
     signature = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+    return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+
+def sign_hs256(claims: dict[str, object], *, secret: bytes, kid: str | None) -> str:
+    """Return the compact HS256 JWS of `claims` (RFC 7518 section 3.2) under a shared secret.
+
+    Only for a verifier that knows nothing else: Coral Talk's SSO takes HS256 alone. Our own
+    tokens stay asymmetric (ES256, above), so no verifier of ours ever holds a signing secret.
+    """
+    header: dict[str, str] = {"alg": "HS256", "typ": "JWT"}
+    if kid is not None:
+        header["kid"] = kid
+    signing_input = _b64(_json(header)) + b"." + _b64(_json(claims))
+    signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
     return (signing_input + b"." + _b64(signature)).decode("ascii")
 
 

@@ -26,6 +26,10 @@ def main() -> None:
             logging.warning("could not set up the demo readers: %s", error)
     host = os.environ.get("MAGAZINE_HOST", "127.0.0.1")
     port = int(os.environ.get("MAGAZINE_PORT", "8001"))
+    if settings.events_delivered:
+        logging.info("change events on: readers' tokens are kept until an event or their expiry")
+    else:
+        logging.info("change events off: every page load asks the service for a new token")
     logging.info("the magazine on http://%s:%s  - sign in as a reader at /login", host, port)
     run_simple(host, port, create_app(settings), threaded=True, use_reloader=False)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, render_template
@@ -39,6 +39,9 @@ class Site:
     receiver: EventReceiver | None
     comments: CommentStore
     clock: Clock
+    # Account id -> when (unix seconds) its last change event arrived: a kept token issued
+    # before it is stale even when the change revoked nothing (a new subscription).
+    changed_at: dict[str, float] = field(default_factory=dict)
 
 
 def site() -> Site:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from entitlements_client import Access, Entitlements, EntitlementsClient, TokenVerifier
+from entitlements_client.errors import RevokedError
 from entitlements_client.flask import current_entitlements
 
 
@@ -56,19 +58,32 @@ def fresh_entitlements(
     *,
     audience: str,
     reuse_cookie: bool,
+    changed_at: float | None = None,
 ) -> tuple[Entitlements, str | None]:
     """Return the reader's verified entitlements and a new token to keep (None: none issued).
 
     The token of an earlier page load is reused only when `reuse_cookie` says change events
-    reach this site (they revoke it at once); otherwise a ban would wait for its expiry.
+    reach this site (they revoke it at once; otherwise a ban would wait for its expiry), and
+    only when it was issued after the account's last change event (`changed_at`).
     """
     if reuse_cookie:
         kept = current_entitlements()  # the cookie's token, verified; None if expired/revoked
-        if kept is not None and kept.account_id == account_id:
+        if (
+            kept is not None
+            and kept.account_id == account_id
+            and (changed_at is None or kept.issued_at.timestamp() > changed_at)
+        ):
             return kept, None
     issued = client.token(account_id, audience)
     # Verified like any token: the site acts only on what the service's key signed.
-    return verifier.verify(issued.token), issued.token
+    try:
+        return verifier.verify(issued.token), issued.token
+    except RevokedError:
+        # A ban in this very second: `iat` is whole seconds, so the service's not_before (the
+        # next second) refuses a token issued in the rest of it too. The next second's passes.
+        time.sleep(1.05 - time.time() % 1.0)
+        issued = client.token(account_id, audience)
+        return verifier.verify(issued.token), issued.token
 
 
 def grandfather_notice(access: Access) -> GrandfatherNotice | None:

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where `entitlements demo run` (started in the checkout) keeps its all-scope demo key.
+# Where `entitlements demo run` (started in the checkout) keeps its all-scope demo key, and,
+# while it delivers change events here (ENTITLEMENTS_SITE_URL set), this site's event secret.
 DEMO_KEY_FILE = "instance/demo-service-key"
+DEMO_EVENT_SECRET_FILE = "instance/demo-event-secret"  # noqa: S105  (a path, not a secret)
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,22 @@ def read_service_key(env: Mapping[str, str]) -> str:
         ) from None
 
 
+def read_event_secret(env: Mapping[str, str]) -> str | None:
+    """Return MAGAZINE_EVENT_SECRET, else the secret `entitlements demo run` keeps, if any."""
+    secret = env.get("MAGAZINE_EVENT_SECRET", "").strip()
+    if secret:
+        return secret
+    path = Path(env.get("MAGAZINE_EVENT_SECRET_FILE", DEMO_EVENT_SECRET_FILE))
+    try:
+        return path.read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
     """Build the settings from the environment (only the entry point calls this)."""
+    event_secret = read_event_secret(env)
+    delivered = env.get("MAGAZINE_EVENTS_DELIVERED", "").strip()
     return Settings(
         service_url=env.get("MAGAZINE_ENTITLEMENTS_URL", Settings.service_url).rstrip("/"),
         service_key=read_service_key(env),
@@ -61,7 +77,8 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         database=env.get("MAGAZINE_DATABASE", Settings.database),
         # Random per process unless set: a restart signs every reader out, fine for a demo.
         secret_key=env.get("MAGAZINE_SECRET_KEY") or secrets.token_urlsafe(32),
-        event_secret=env.get("MAGAZINE_EVENT_SECRET") or None,
-        events_delivered=_flag(env.get("MAGAZINE_EVENTS_DELIVERED")),
+        event_secret=event_secret,
+        # A secret means events are delivered (the demo keeps one only then), unless told.
+        events_delivered=_flag(delivered) if delivered else event_secret is not None,
         secure_cookies=_flag(env.get("MAGAZINE_SECURE_COOKIES")),
     )

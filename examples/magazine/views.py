@@ -58,6 +58,7 @@ def entitlements() -> Entitlements | None:
                 reader.account_id,
                 audience=settings.audience,
                 reuse_cookie=settings.events_delivered,
+                changed_at=site().changed_at.get(reader.account_id),
             )
     found: Entitlements | None = g.reader_entitlements
     return found

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.serve import ENTRY_POINT, clean_env, free_port
+from entitlements_client.events import verify_event
+from tests.support.receiver import Receiver, receiver
+from tests.support.serve import ENTRY_POINT, clean_env, free_port, request
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ def test_readme_demo_subscribes_offline_and_shows_plus(demo: str) -> None:
 class DemoRun:
     """One `entitlements demo run` in `folder` on fixed ports, stopped as Ctrl-C would."""
 
-    def __init__(self, folder: Path, port: int, stripe_port: int) -> None:
+    def __init__(self, folder: Path, port: int, stripe_port: int, **settings: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
         # A file, not a pipe nobody reads: a full pipe would block the demo's next log line.
         self.log_path = folder / f"demo-{port}.log"
@@ -102,7 +104,7 @@ class DemoRun:
                     str(stripe_port),
                 ],
                 cwd=folder,
-                env=clean_env(),
+                env=clean_env(**settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -207,6 +209,54 @@ def test_rerun_keeps_checkouts_billing_and_the_key(tmp_path: Path) -> None:
     listed = {line.split()[0] for line in first_lines if line.startswith("  demo-")}
     assert named <= listed
     assert "KEY=$(cat instance/demo-service-key)" in readme
+
+
+def event_of(site: Receiver, account_id: str, secret: str, timeout: float) -> float:
+    """Wait for a change event about `account_id` signed with `secret`; return its arrival."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for got in list(site.received):
+            if verify_event(got.headers, got.body, secret).account_id == account_id:
+                return got.at
+        time.sleep(0.05)
+    raise AssertionError(f"no event about {account_id} within {timeout} s")
+
+
+def test_demo_run_delivers_change_events_to_the_site_url(tmp_path: Path) -> None:
+    port, stripe_port = free_port(), free_port()
+    secret_file = tmp_path / "instance" / "demo-event-secret"
+    with receiver() as site:
+        magazine = site.url.removesuffix("/events")
+        first = DemoRun(tmp_path, port, stripe_port, ENTITLEMENTS_SITE_URL=magazine)
+        try:
+            secret = secret_file.read_text().strip()
+            key = (tmp_path / "instance" / "demo-service-key").read_text().strip()
+            ban = {"account_id": "demo-comp", "feature": "comment", "reason": "e2e: events"}
+            status, body = request(first.url, "POST", "/v1/admin/bans", key, ban)
+            committed = time.time()
+            assert status == 201, body
+            assert event_of(site, "demo-comp", secret, timeout=5) - committed < 5
+        finally:
+            first_lines = first.stop()
+        site.received.clear()
+        # Run again: the same endpoint and secret (the magazine keeps reading the same file).
+        second = DemoRun(tmp_path, port, stripe_port, ENTITLEMENTS_SITE_URL=magazine)
+        try:
+            ban["account_id"] = "demo-reader"
+            assert request(second.url, "POST", "/v1/admin/bans", key, ban)[0] == 201
+            event_of(site, "demo-reader", secret, timeout=5)
+            status, body = request(second.url, "GET", "/v1/admin/webhooks", key)
+            endpoints = json.loads(body)["endpoints"]
+        finally:
+            second.stop()
+    assert [(e["url"], e["status"]) for e in endpoints] == [
+        (f"{magazine}/entitlements-events", "active")
+    ]
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert f"change events to {magazine}/entitlements-events" in "\n".join(first_lines)
+    # Without ENTITLEMENTS_SITE_URL no worker runs: the magazine must not wait for events.
+    DemoRun(tmp_path, port, stripe_port).stop()
+    assert not secret_file.exists()
 
 
 def test_demo_run_stops_on_a_busy_port_before_writing_anything(tmp_path: Path) -> None:

@@ -641,6 +641,7 @@ DURATIONS = [
     "READ_TIMEOUT",
     "ADMIN_IDLE_TIMEOUT",
     "STRIPE_TIMEOUT",
+    "CORAL_SSO_TTL",
 ]
 
 
@@ -678,6 +679,7 @@ def test_a_huge_negative_or_garbage_duration_is_one_line_naming_the_setting(
         ("JWKS_MAX_AGE", "25h", "between 0 and 24h"),
         ("PAST_DUE_GRACE", "91d", "between 0 and 90d"),
         ("RENEWAL_GRACE", "31d", "between 0 and 30d"),
+        ("CORAL_SSO_TTL", "6m", "between 30s and 5m"),
         ("TOKEN_TTL", "3650d", "between 10s and 24h"),
         ("ADMIN_IDLE_TIMEOUT", "3650d", "between 1m and 24h"),
         ("READ_TIMEOUT", "3650d", "at most 5m"),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from . import accounts, audit, bans, grants, imports
+from . import accounts, audit, bans, grants, imports, webhooks
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
-for child in (grants, bans, accounts, audit, imports):
+for child in (grants, bans, accounts, audit, imports, webhooks):
     bp.register_blueprint(child.bp)

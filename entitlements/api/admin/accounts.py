@@ -13,8 +13,8 @@ from ...http.bearer import require_admin
 from ...http.params import int_arg, query_args
 from ...runtime import now, runtime
 from ...services.accounts import search_accounts, validate_account_id
+from ...services.check import access_json
 from ...services.explain import explain_account, to_json
-from ..accounts import access_json
 from ..openapi import ACCOUNT_ID, document, text
 from .common import LIMIT, MAX_QUERY, NEXT_CURSOR, READ, TAG
 

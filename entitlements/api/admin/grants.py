@@ -18,6 +18,7 @@ from ...runtime import now, runtime
 from ...services.account_facts import grant_facts
 from ...services.grants import (
     add_grant,
+    check_period_open,
     extend_grant,
     grant_json,
     list_grants,
@@ -55,6 +56,10 @@ def create_grant() -> tuple[dict[str, Any], int]:
     # Absent or null means comp; "" is not a kind (the document's enum says so).
     given_kind = text_field(body, "kind", required=False)
     kind = "comp" if given_kind is None else given_kind
+    policy_end = runtime().policy.grandfather_until
+    if "ends_at" not in body:
+        # A closed period is answered before the other fields are read (the API's order).
+        check_period_open(kind, policy_end=policy_end, now=now())
     session = db.session()
     grant = add_grant(
         session,
@@ -68,7 +73,7 @@ def create_grant() -> tuple[dict[str, Any], int]:
         # An explicit "ends_at": null means no end; leaving it out, a grandfather grant
         # follows the policy's end (the period every past commenter has).
         end_given="ends_at" in body,
-        policy_end=runtime().policy.grandfather_until,
+        policy_end=policy_end,
     )
     session.commit()
     return grant_out(grant), 201
