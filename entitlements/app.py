@@ -21,6 +21,7 @@ from .http.request_text import CheckedRequest
 from .http.session_cookie import EXPIRED_NOTICE, CachedSignerSessionInterface
 from .runtime import EXTENSION, Runtime
 from .services.change_events import POLICY_INFO
+from .services.revocation_time import CLOCK_INFO
 from .tokens.keys import KeyRing
 
 
@@ -74,7 +75,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     db.init_app(app, config.database_url, read_timeout=config.read_timeout)
     # Services that change access write change events, which need the policy to resolve.
-    db.carry_in_sessions(app, {POLICY_INFO: policy})
+    # The clock too: a revoking change reads it again just before commit (revocation_time).
+    db.carry_in_sessions(app, {POLICY_INFO: policy, CLOCK_INFO: clock})
     problems.register(app)
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     if config.trusted_proxies:

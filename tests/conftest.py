@@ -141,6 +141,8 @@ def make_app(database_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[Ca
             "ENV": "test",
             # The past commenters' period is still running at T0 (2026-01-15).
             "GRANDFATHER_UNTIL": "2026-06-30T00:00:00Z",
+            # The tests' receivers listen on 127.0.0.1.
+            "WEBHOOKS_ALLOW_PRIVATE": "true",
             **overrides,
         }
         app = create_app(settings)

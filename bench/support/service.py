@@ -27,6 +27,8 @@ def app_environment(
         ENTITLEMENTS_SECRET_KEY=secret_key,
         ENTITLEMENTS_INSTANCE_PATH=instance_path,
         ENTITLEMENTS_LOG_LEVEL="WARNING",
+        # The benchmarks' receivers listen on 127.0.0.1.
+        ENTITLEMENTS_WEBHOOKS_ALLOW_PRIVATE="true",
     )
     env.update(settings)
     return env

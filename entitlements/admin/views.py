@@ -34,7 +34,7 @@ from ..services.accounts import ACCOUNT_ID, search_accounts
 from ..services.admins import sign_in
 from ..services.audit import record
 from ..services.audit_log import AuditFilter, find_events
-from . import actions, describe, imports
+from . import actions, describe, imports, webhooks
 
 bp = Blueprint(
     "console",
@@ -44,7 +44,7 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
-for child in (actions, imports):
+for child in (actions, imports, webhooks):
     bp.register_blueprint(child.bp)
 
 # One message for every failed sign-in: it never tells whether the email exists.

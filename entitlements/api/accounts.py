@@ -17,7 +17,7 @@ from ..http.problems import problem
 from ..runtime import Runtime, now, runtime
 from ..services.account_facts import facts_from_rows
 from ..services.accounts import validate_account_id
-from ..services.check import access_json, check_access
+from ..services.check import access_json, check_access, wait_for_changes
 from ..tokens.coral import AnswerChangingError, issue_coral_sso_token
 from ..tokens.coral_reader import coral_reader
 from ..tokens.handoff import create_handoff
@@ -58,6 +58,9 @@ def get_entitlements(account_id: str) -> dict[str, Any]:
 def post_token(account_id: str) -> tuple[dict[str, Any], int]:
     """Issue a token for one account and audience."""
     rt = runtime()
+    # A token outlives its read: one that waited for a ban in flight carries it. Its iat is
+    # read after the wait, before the facts (a ban committing later refuses it).
+    wait_for_changes(db.fetch_all, account_id)
     at = rt.clock()
     access = authorized_access(account_id, "tokens:issue", rt, at)
     body = json_body({"audience"})
@@ -110,7 +113,6 @@ def post_token(account_id: str) -> tuple[dict[str, Any], int]:
 def post_coral_sso_token(account_id: str) -> tuple[dict[str, Any], int] | Response:
     """Sign the reader in to Coral Talk, or say why they may not comment."""
     rt = runtime()
-    at = rt.clock()
     rows: list[tuple[Any, ...]] = []
 
     def read(queries: Any, params: Any) -> list[tuple[Any, ...]]:
@@ -118,6 +120,10 @@ def post_coral_sso_token(account_id: str) -> tuple[dict[str, Any], int] | Respon
         rows.extend(fetched)
         return fetched
 
+    # A token outlives its read: one that waited for a ban in flight carries it. Its iat is
+    # read after the wait, before the facts (a ban committing later refuses it).
+    wait_for_changes(db.fetch_all, account_id)
+    at = rt.clock()
     checked = check_access(read, account_id, bearer_key(), policy=rt.policy, now=at)
     g.caller = check_scope(checked.caller, "tokens:issue")
     reader = coral_reader(json_body({"username", "email"}))

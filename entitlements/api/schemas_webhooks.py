@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models.webhook import MAX_URL
-from ..services.webhook_endpoints import URL_PATTERN
+from ..services.webhook_urls import URL_PATTERN
 from ..text_rules import MAX_TEXT
 from ..vocabulary import EVENT_TYPES
 

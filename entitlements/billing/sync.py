@@ -13,7 +13,7 @@ from ..models import Account, Subscription
 from ..models.base import dialect_insert
 from ..services.accounts import ACCOUNT_ID
 from ..services.audit import Actor, record
-from ..services.change_events import record_change
+from ..services.change_events import CHANGED, SCHEDULED, record_change
 from .stripe_gateway import StripeGateway
 
 _TRACKED = (
@@ -198,9 +198,24 @@ def apply_subscription(
         )
         record_change(
             session, account.id, reason=_change_reason(action, before, after), now=now,
-            revoke=_ends_paid_access(before, after),
+            revoke=_ends_paid_access(before, after), event_type=_event_type(before, after),
         )
     return sub
+
+
+# What Stripe changes when a cancellation at period end is set or unset, and nothing else.
+_SCHEDULING = frozenset({"cancel_at_period_end", "cancel_at", "canceled_at"})
+
+
+def _event_type(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """A cancellation at period end set or unset, alone, is a scheduled change: access stays
+    until the period ends (and the token's valid_until covers that end)."""
+    if before is None or after is None or before["cancel_at_period_end"] == after[
+        "cancel_at_period_end"
+    ]:
+        return CHANGED
+    moved = {name for name in after if before.get(name) != after[name]}
+    return SCHEDULED if moved <= _SCHEDULING else CHANGED
 
 
 def _change_reason(

@@ -165,19 +165,26 @@ def wire_events(app: Flask, url: str | None) -> None:
     click.echo(f"change events to {url} (its secret in {where}, which the magazine reads)")
 
 
-def start_delivery(overrides: dict[str, str]) -> tuple[threading.Thread, threading.Event]:
-    """Run `webhooks work`'s loop in a thread of this process until the event is set.
+def start_delivery(app: Flask) -> tuple[threading.Thread, threading.Event]:
+    """Run `webhooks work`'s loop with `app` in a thread of this process until the event is set.
 
     A thread rather than a second process: it stops with the demo however the demo stops, and
-    on SQLite one worker is the rule anyway.
+    on SQLite one worker is the rule anyway. The app is built by the caller, in the main
+    thread: CPython 3.11 fails ("AST constructor recursion depth mismatch") when two threads
+    build apps at once, since Werkzeug compiles each URL rule through the ast module.
     """
+    from .. import db
     from .webhooks import deliver
 
     stop = threading.Event()
 
     def work() -> None:
-        with app_context(overrides) as app:
-            deliver(app, stop.is_set, stop.wait)
+        with app.app_context():
+            try:
+                deliver(app, stop.is_set, stop.wait)
+            finally:
+                db.session().close()
+                db.dispose(app)
 
     thread = threading.Thread(target=work, name="webhooks-work", daemon=True)
     thread.start()
@@ -257,7 +264,9 @@ def demo_run(host: str, port: int, stripe_port: int) -> None:
     # Settings for this process's app only, never the environment; what is set there wins.
     overrides = {
         name: value
-        for name, value in (("PUBLIC_URL", public_url), ("DEMO", "true"))
+        for name, value in (
+            ("PUBLIC_URL", public_url), ("DEMO", "true"), ("WEBHOOKS_ALLOW_PRIVATE", "true")
+        )
         if f"ENTITLEMENTS_{name}" not in os.environ
     }
     try:
@@ -286,13 +295,14 @@ def demo_run(host: str, port: int, stripe_port: int) -> None:
             wire_events(app, events_url)
         # The JWKS is never empty while tokens can be issued.
         check_ready_to_serve(create_app(overrides))
+        served = create_app(overrides)
         if events_url is not None:
-            delivery = start_delivery(overrides)
+            delivery = start_delivery(create_app(overrides))
         click.echo(f"serving on {public_url}  - try {public_url}/demo to sign in as a reader")
         run_simple(
             host,
             port,
-            create_app(overrides),
+            served,
             threaded=True,
             use_reloader=False,
             request_handler=PathOnlyRequestHandler,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,6 +18,14 @@ from .common import ROW_ID, cli_actor, print_table, runtime_of, when, with_app
 
 if TYPE_CHECKING:
     from flask import Flask
+    from sqlalchemy.orm import Session
+
+    from ..services.webhook_delivery import Decrypt, Sender
+
+log = logging.getLogger(__name__)
+# How often an idle worker pulls forward deliveries that newer events wait behind.
+PULL_EVERY = 5.0
+WAKE_EVERY = 5.0
 
 
 @click.group("webhooks")
@@ -42,7 +54,8 @@ def webhooks_add(app: Flask, url: str, events: tuple[str, ...], description: str
     session = db.session()
     endpoint, secret = add_endpoint(
         session, url, event_types=events, secret_key=rt.config.secret_key, actor=_actor(),
-        now=rt.clock(), description=description,
+        now=rt.clock(), production=rt.config.is_production,
+        allow_private=rt.config.webhooks_allow_private, description=description,
     )
     session.commit()
     click.echo(f"webhook endpoint {endpoint.id}: {endpoint.url} ({endpoint.event_types})")
@@ -140,29 +153,94 @@ def webhooks_scan_expiring(app: Flask, days: int) -> None:
     click.echo(f"announced {count} grandfather period(s) ending within {days} days")
 
 
+def _secret_cache() -> Decrypt:
+    from ..services.webhook_endpoints import SecretCache
+
+    return SecretCache()
+
+
+@dataclass
+class Worker:
+    """What one worker keeps between deliveries: decrypted secrets, endpoints lately woken."""
+
+    decrypt: Decrypt = field(default_factory=_secret_cache)
+    woken: dict[int, float] = field(default_factory=dict)  # endpoint id -> time.monotonic()
+
+
+def deliver_next(
+    session: Session, *, secret_key: str, send: Sender, clock: Callable[[], datetime],
+    worker: Worker,
+) -> str | None:
+    """Lease, send and record one due delivery; return its new status (None: none due).
+
+    Three steps, two short transactions: no transaction or row lock spans the POST.
+    """
+    from ..services.webhook_delivery import claim_next, record_outcome, send_claim, wake_endpoint
+
+    claim = claim_next(session, now=clock())
+    if claim is None:
+        session.rollback()
+        return None
+    session.commit()  # the lease is taken: other workers skip the row until it ends
+    outcome = send_claim(claim, secret_key=secret_key, send=send, now=clock(),
+                         decrypt=worker.decrypt)
+    status = record_outcome(session, claim, outcome, now=clock())
+    # After a 2xx, at most every WAKE_EVERY per endpoint: the update reads its waiting rows.
+    woken = worker.woken.get(claim.endpoint_id)
+    if status == "delivered" and (woken is None or time.monotonic() - woken >= WAKE_EVERY):
+        worker.woken[claim.endpoint_id] = time.monotonic()
+        wake_endpoint(session, claim.endpoint_id, now=clock())
+    session.commit()
+    if outcome.error is not None:
+        # Ids, status code and error class only: never a secret or a body.
+        log.warning(
+            "webhook delivery %s failed: endpoint %s, event %s, attempt %s, status %s, %s",
+            claim.delivery_id, claim.endpoint_id, claim.event_id, claim.attempts,
+            outcome.status, outcome.error,
+        )
+    if status == "failed":
+        log.warning("webhook delivery %s gave up: endpoint %s, event %s after %s attempts",
+                    claim.delivery_id, claim.endpoint_id, claim.event_id, claim.attempts)
+    return status
+
+
 def deliver(
     app: Flask, stopping: Callable[[], bool], pause: Callable[[float], object], *,
-    once: bool = False, poll: float = 0.5,
+    once: bool = False, poll: float = 0.5, send: Sender | None = None,
 ) -> int:
     """Deliver due change events until `stopping()` (with `once`: until none is due); return
     how many attempts were made. Runs inside `app`'s context (also `demo run`'s thread)."""
+    from sqlalchemy.exc import OperationalError
+
     from .. import db
-    from ..services.webhook_delivery import attempt, claim_next, post
+    from ..services.webhook_delivery import pull_forward
+    from ..services.webhook_send import post
 
     rt = runtime_of(app)
     session = db.session()
-    sent = 0
+    sender = send or functools.partial(post, allow_private=rt.config.webhooks_allow_private)
+    state = Worker()
+    sent, pulled_at = 0, float("-inf")
     while not stopping():
-        delivery = claim_next(session, now=rt.clock())
-        if delivery is None:
+        try:
+            status = deliver_next(session, secret_key=rt.config.secret_key, send=sender,
+                                  clock=rt.clock, worker=state)
+            if status is None and time.monotonic() - pulled_at >= PULL_EVERY:
+                pulled_at = time.monotonic()
+                if pull_forward(session, now=rt.clock()):
+                    session.commit()
+                    continue
+                session.rollback()
+        except OperationalError as error:  # the database restarting: wait, then carry on
             session.rollback()
+            log.warning("webhook worker: database error, retrying: %s", type(error).__name__)
+            pause(poll)
+            continue
+        if status is None:
             if once:
                 break
             pause(poll)
             continue
-        attempt(session, delivery, secret_key=rt.config.secret_key, send=post, clock=rt.clock)
-        # Committing releases the row lock, which other workers were skipping.
-        session.commit()
         sent += 1
     return sent
 

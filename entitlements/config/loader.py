@@ -62,6 +62,7 @@ class Config:
     demo: bool
     admin_idle_timeout: timedelta
     trusted_proxies: int
+    webhooks_allow_private: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -260,6 +261,7 @@ def load_config(  # noqa: PLR0912, PLR0915
         demo=demo,
         admin_idle_timeout=admin_idle_timeout,
         trusted_proxies=trusted_proxies,
+        webhooks_allow_private=bool(parse("WEBHOOKS_ALLOW_PRIVATE", parse_bool)),
         extra={k: v for k, v in overrides.items() if k in {"CLOCK", "TESTING"}},
     )
 

@@ -146,6 +146,12 @@ SETTINGS: dict[str, Setting] = {
         "(0 to 5). Sign-in throttling counts client addresses: behind a proxy, set this, or "
         "every admin shares the proxy's address.",
     ),
+    "WEBHOOKS_ALLOW_PRIVATE": Setting(
+        "false",
+        "Let change-event endpoints be loopback, private or other non-public addresses and "
+        "local names, also over http in production (intranet receivers, tests, the demo). "
+        "Cloud metadata addresses stay refused.",
+    ),
     "DEMO": Setting(
         "false", "Serve /demo, a sign-in page for trying the subscriber pages without a site."
     ),

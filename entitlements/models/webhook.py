@@ -5,12 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, UTCDateTime
 
 MAX_URL = 2000
+_UNSENT = "status IN ('pending', 'sending')"
 
 
 class WebhookEndpoint(Base):
@@ -55,9 +66,13 @@ class EventDelivery(Base):
     __tablename__ = "event_deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id"),
-        # The workers' claim: due pending rows, and each one's earlier pending siblings.
-        Index(None, "status", "next_attempt_at"),
-        Index(None, "endpoint_id", "account_id", "sequence"),
+        # The workers' claim, both partial (only rows still to send) so that its plan is good
+        # without statistics, as right after a bulk write: walk the due rows in order and stop
+        # at the first one whose earlier siblings are all done.
+        Index("ix_event_deliveries_due", "next_attempt_at", "id",
+              postgresql_where=text(_UNSENT), sqlite_where=text(_UNSENT)),
+        Index("ix_event_deliveries_unsent", "endpoint_id", "account_id", "sequence",
+              postgresql_where=text(_UNSENT), sqlite_where=text(_UNSENT)),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -74,9 +89,15 @@ class EventDelivery(Base):
     # Copied from the event, so the in-order rule reads one table.
     account_id: Mapped[str] = mapped_column(String(64), nullable=False)
     sequence: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # pending|delivered|failed
+    # pending | sending (claimed by a worker until locked_until) | delivered | failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # While sending: the lease's end, which next_attempt_at equals too, so an expired lease
+    # (a worker that died) is due again by the claim's own index.
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Attempts stop after this (NULL: created_at + RETRY_FOR); a replay restarts the window.
+    retry_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)

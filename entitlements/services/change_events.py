@@ -23,15 +23,15 @@ from ..access import Access, Policy, resolve
 from ..clock import to_rfc3339
 from ..models import Account, ChangeEvent, EventDelivery, WebhookEndpoint
 from ..vocabulary import EVENT_CHANGED, EVENT_SCHEDULED
+from . import features_before as _before
 from .account_facts import access_for, load_facts_many
 from .accounts import ensure_account
 from .check import access_json
+from .revocation_time import hold_for_change, revoke_at_commit
 
 CHANGED, SCHEDULED = EVENT_CHANGED, EVENT_SCHEDULED
-# The key under which create_app's session factory carries the policy (db sessions' info):
-# every service that changes access reaches the event through here, without each of their
-# callers (API, console, CLI, billing, demo) passing the policy along.
-POLICY_INFO = "entitlements.policy"
+# Where sessions carry the policy (defined beside the flush hook that also reads it).
+POLICY_INFO = _before.POLICY_INFO
 _PENDING = "entitlements.change_events"
 
 
@@ -155,17 +155,20 @@ def record_change(
     """Write the account's change event (and its deliveries) into the session's transaction.
 
     `features` names what the change concerns; `revoke` (a ban, refund, dispute) moves the
-    account's not_before so tokens issued before now are refused. Losing any feature since
-    the previous event revokes too.
+    account's not_before so tokens issued before the commit are refused. Losing any feature
+    held before this transaction (or at the previous event) revokes too.
     """
     policy = policy_of(session)
     ensure_account(session, account_id, now=now)
     # The row lock orders one account's changes: the later transaction reads the earlier's
-    # result, and sequences never collide.
+    # result, and sequences never collide. FOR NO KEY UPDATE (key_share), not FOR UPDATE: the
+    # change's own grant or ban row already holds FOR KEY SHARE on the account through its
+    # foreign key, and two such transactions asking FOR UPDATE would deadlock.
     account = session.scalar(
-        select(Account).where(Account.id == account_id).with_for_update()
+        select(Account).where(Account.id == account_id).with_for_update(key_share=True)
     )
     assert account is not None
+    hold_for_change(session, account_id)
     access = access_for(session, account_id, now=now, policy=policy)
     pending = _pending(session)
     entry = pending.get(account_id)
@@ -175,9 +178,14 @@ def record_change(
     else:
         sequence, previous = entry.event.sequence - 1, entry.previous
     held = frozenset(access.features)
-    if revoke or not previous <= held:
+    # Read before this transaction's first write of the account's facts: it also covers
+    # accounts without events (older than change events). The previous event's features too:
+    # revoking once more than needed is harmless, once less is not.
+    before = _before.features_before(session, account_id)
+    revoking = revoke or not previous <= held or (before is not None and not before <= held)
+    if revoking:
         account.not_before = max(account.not_before or 0, revocation_second(now))
-    changed = set(features) | (previous ^ held)
+    changed = set(features) | (previous ^ held) | ((before ^ held) if before is not None else set())
     if entry is not None:
         entry.reasons.append(reason)
         entry.changed |= changed
@@ -185,12 +193,16 @@ def record_change(
             event_type, account.id, account.not_before, access, now=now, changed=entry.changed,
             reasons=entry.reasons, sequence=entry.event.sequence,
         )
+        if revoking:
+            revoke_at_commit(session, account.id, entry.event)
         return entry.event
     event = _add_event(
         session, account, access, event_type=event_type, now=now, sequence=sequence + 1,
         changed=changed, reasons=[reason], endpoints=_endpoints(session, event_type),
     )
     pending[account_id] = _Pending(event, previous, [reason], changed)
+    if revoking:
+        revoke_at_commit(session, account.id, event)
     return event
 
 
@@ -213,7 +225,9 @@ def record_changes(
     locked = select(Account.id, Account.not_before).where(Account.id.in_(account_ids))
     not_before: dict[str, int | None] = {
         account_id: second
-        for account_id, second in session.execute(locked.order_by(Account.id).with_for_update())
+        for account_id, second in session.execute(
+            locked.order_by(Account.id).with_for_update(key_share=True)
+        )
     }
     facts = load_facts_many(session, account_ids, policy)
     sequences: dict[str, int] = {

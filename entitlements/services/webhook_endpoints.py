@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
-import re
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -19,16 +19,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..clock import to_rfc3339
-from ..errors import ConflictError, InvalidError, NotFoundError, UnprocessableError
+from ..errors import ConflictError, InvalidError, NotFoundError
 from ..models import EventDelivery, WebhookEndpoint
-from ..models.webhook import MAX_URL
 from ..vocabulary import EVENT_TYPES
 from .audit import Actor, record
+from .webhook_urls import check_webhook_url
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (Standard Webhooks' prefix, not a secret)
-# http(s)://, a host part without white space, "/", "?", "#" or "@" (no credentials), then an
-# optional path and query without a fragment.
-URL_PATTERN = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20/?#@]+(?:[/?][^\x00-\x20#]*)?")
 # After a rotation the old secret keeps signing this long, so receivers can switch over.
 ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -62,21 +59,43 @@ def decrypt_secret(blob: str, secret_key: str, endpoint_id: int) -> str:
         ) from error
 
 
+class SecretCache:
+    """decrypt_secret, remembered for a while by ciphertext: the worker signs every delivery,
+    and a rotation changes the ciphertext, so a cached secret is never a stale one."""
+
+    def __init__(self, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._clock = ttl, clock
+        self._kept: dict[tuple[str, str, int], tuple[str, float]] = {}
+
+    def __call__(self, blob: str, secret_key: str, endpoint_id: int) -> str:
+        """Return the decrypted secret (raising as decrypt_secret does)."""
+        key, now = (blob, secret_key, endpoint_id), self._clock()
+        kept = self._kept.get(key)
+        if kept is not None and kept[1] > now:
+            return kept[0]
+        if len(self._kept) > 1000:  # endpoints are few; this only bounds a pathological case
+            self._kept.clear()
+        secret = decrypt_secret(blob, secret_key, endpoint_id)
+        self._kept[key] = (secret, now + self._ttl)
+        return secret
+
+
 def new_secret() -> str:
     """Return a fresh Standard Webhooks secret: whsec_ and 32 random bytes in base64."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def signing_secrets(endpoint: WebhookEndpoint, secret_key: str, *, now: datetime) -> list[str]:
+def signing_secrets(
+    endpoint_id: int, current: str, previous: str | None, previous_expires_at: datetime | None,
+    secret_key: str, *, now: datetime, decrypt: Callable[[str, str, int], str] = decrypt_secret,
+) -> list[str]:
     """Return the secrets that sign a delivery now: the current one, and the previous one
-    while a rotation overlaps."""
-    found = [decrypt_secret(endpoint.secret_encrypted, secret_key, endpoint.id)]
-    if (
-        endpoint.previous_secret_encrypted is not None
-        and endpoint.previous_expires_at is not None
-        and endpoint.previous_expires_at > now
-    ):
-        found.append(decrypt_secret(endpoint.previous_secret_encrypted, secret_key, endpoint.id))
+    while a rotation overlaps (skipped when it no longer decrypts: the current one signs)."""
+    found = [decrypt(current, secret_key, endpoint_id)]
+    if previous is not None and previous_expires_at is not None and previous_expires_at > now:
+        # A previous secret sealed under an older ENTITLEMENTS_SECRET_KEY: the current signs.
+        with contextlib.suppress(ConflictError):
+            found.append(decrypt(previous, secret_key, endpoint_id))
     return found
 
 
@@ -95,27 +114,26 @@ def endpoint_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
     }
 
 
-def check_url(url: str) -> str:
-    """Return an http(s) URL with a host and no credentials or fragment, or raise.
+def check_url(
+    session: Session, url: str, *, production: bool, allow_private: bool
+) -> str:
+    """Return a URL a delivery can be sent to that no active endpoint has, or raise.
 
-    The shape (URL_PATTERN, also the OpenAPI document's) is a 400; a URL of that shape whose
-    host or port does not parse is a 422.
+    The shape (URL_PATTERN, also the OpenAPI document's) is a 400; a URL of that shape that
+    can never be sent to, or may not be (webhook_urls), a 422; an active duplicate a 409.
     """
-    if len(url) > MAX_URL or not URL_PATTERN.fullmatch(url):
-        raise InvalidError(
-            f"url must be an http or https URL of at most {MAX_URL} characters, without "
-            "credentials or fragment",
+    check_webhook_url(url, production=production, allow_private=allow_private)
+    duplicate = session.scalar(
+        select(WebhookEndpoint.id).where(
+            WebhookEndpoint.url == url, WebhookEndpoint.status == "active"
+        ).limit(1)
+    )
+    if duplicate is not None:
+        # Two endpoints at one URL would send each event twice, under two secrets.
+        raise ConflictError(
+            f"webhook endpoint {duplicate} already sends to this url; disable it first",
             field="url",
         )
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        host = parts.hostname
-        (host or "").encode("idna")
-    except (ValueError, UnicodeError) as error:
-        raise UnprocessableError(f"url does not parse: {error}", field="url") from None
-    if not host or port == 0:
-        raise UnprocessableError("url must name a host (and a port above 0)", field="url")
     return url
 
 
@@ -138,11 +156,13 @@ def add_endpoint(
     secret_key: str,
     actor: Actor,
     now: datetime,
+    production: bool,
+    allow_private: bool,
     description: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; return it and its whsec_ secret (shown this once)."""
     endpoint = WebhookEndpoint(
-        url=check_url(url),
+        url=check_url(session, url, production=production, allow_private=allow_private),
         event_types=" ".join(check_event_types(event_types)),
         status="active",
         secret_encrypted="",
@@ -183,8 +203,9 @@ def disable_endpoint(
     endpoint.status, endpoint.disabled_at = "disabled", now
     session.execute(
         update(EventDelivery)
-        .where(EventDelivery.endpoint_id == endpoint_id, EventDelivery.status == "pending")
-        .values(status="failed", last_error="endpoint disabled")
+        .where(EventDelivery.endpoint_id == endpoint_id,
+               EventDelivery.status.in_(("pending", "sending")))
+        .values(status="failed", last_error="endpoint disabled", locked_until=None)
     )
     _audit(session, actor, "webhook.disable", endpoint, now=now, before=before,
            after=endpoint_json(endpoint))
@@ -194,14 +215,24 @@ def disable_endpoint(
 def rotate_secret(
     session: Session, endpoint_id: int, *, secret_key: str, actor: Actor, now: datetime
 ) -> tuple[WebhookEndpoint, str]:
-    """Give an endpoint a new secret; the old one also signs for ROTATION_OVERLAP."""
+    """Give an endpoint a new secret; the old one also signs for ROTATION_OVERLAP.
+
+    At most two secrets sign: a second rotation within the overlap ends the first secret's
+    grace at once (the one it replaces gets the overlap). A current secret that no longer
+    decrypts (ENTITLEMENTS_SECRET_KEY changed) is dropped, not kept as the previous one.
+    """
     endpoint = get_endpoint(session, endpoint_id, lock=True)
     if endpoint.status != "active":
         raise ConflictError(f"webhook endpoint {endpoint_id} is disabled")
     before = endpoint_json(endpoint)
     secret = new_secret()
-    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
-    endpoint.previous_expires_at = now + ROTATION_OVERLAP
+    try:
+        decrypt_secret(endpoint.secret_encrypted, secret_key, endpoint.id)
+    except ConflictError:
+        endpoint.previous_secret_encrypted, endpoint.previous_expires_at = None, None
+    else:
+        endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+        endpoint.previous_expires_at = now + ROTATION_OVERLAP
     endpoint.secret_encrypted = encrypt_secret(secret, secret_key, endpoint.id)
     _audit(session, actor, "webhook.rotate_secret", endpoint, now=now, before=before,
            after=endpoint_json(endpoint))

@@ -16,6 +16,8 @@ branch_labels = None
 depends_on = None
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+# The claim's partial indexes cover only the deliveries still to send.
+UNSENT = "status IN ('pending', 'sending')"
 
 
 def upgrade() -> None:
@@ -58,6 +60,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('retry_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
@@ -69,14 +73,14 @@ def upgrade() -> None:
     sa.UniqueConstraint('event_id', 'endpoint_id', name=op.f('uq_event_deliveries_event_id_endpoint_id'))
     )
     with op.batch_alter_table('event_deliveries', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_event_deliveries_status_next_attempt_at'), ['status', 'next_attempt_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_event_deliveries_endpoint_id_account_id_sequence'), ['endpoint_id', 'account_id', 'sequence'], unique=False)
+        batch_op.create_index('ix_event_deliveries_due', ['next_attempt_at', 'id'], unique=False, postgresql_where=sa.text(UNSENT), sqlite_where=sa.text(UNSENT))
+        batch_op.create_index('ix_event_deliveries_unsent', ['endpoint_id', 'account_id', 'sequence'], unique=False, postgresql_where=sa.text(UNSENT), sqlite_where=sa.text(UNSENT))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('event_deliveries', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_event_deliveries_endpoint_id_account_id_sequence'))
-        batch_op.drop_index(batch_op.f('ix_event_deliveries_status_next_attempt_at'))
+        batch_op.drop_index('ix_event_deliveries_unsent')
+        batch_op.drop_index('ix_event_deliveries_due')
     op.drop_table('event_deliveries')
     with op.batch_alter_table('change_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_change_events_created_at'))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from entitlements import db
-from entitlements.models import AuditEvent, Subscription
+from entitlements.models import AuditEvent, ChangeEvent, Subscription
 from tests.billing.conftest import StripeWorld
 
 ALL = ["ad_free", "archive", "comment", "digital_edition"]
@@ -152,6 +152,15 @@ def test_resume_restores_renewal(stripe_world: StripeWorld) -> None:
     world.sdk.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": False})
     world.deliver()
     assert mirror(world, sub_id).cancel_at_period_end is False
+    # Both announced as scheduled changes (access itself did not change).
+    with world.app.app_context():
+        events = db.session().scalars(
+            select(ChangeEvent).where(ChangeEvent.account_id == "waverer")
+            .order_by(ChangeEvent.sequence)
+        ).all()
+    assert [(e.type, e.payload["data"]["reason"].rsplit(" ", 1)[-1]) for e in events[-2:]] == [
+        ("entitlements.scheduled", "set"), ("entitlements.scheduled", "unset")
+    ]
     end = period_end(world, sub_id)
     advance(world, end - world.state.now(world.clock_id) + 3600)
     assert mirror(world, sub_id).status == "active"

@@ -61,6 +61,8 @@ class Cli:
             ENTITLEMENTS_SECRET_KEY=CLI_SECRET,
             ENTITLEMENTS_INSTANCE_PATH=str(self.instance),
             ENTITLEMENTS_ENV="test",
+            # The tests' receivers listen on 127.0.0.1.
+            ENTITLEMENTS_WEBHOOKS_ALLOW_PRIVATE="true",
         )
         env.update(self.env_overrides)
         return env

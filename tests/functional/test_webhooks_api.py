@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -68,6 +69,44 @@ def test_admin_api_refuses_bad_endpoints(
     client: FlaskClient, admin: dict[str, str], body: dict[str, object]
 ) -> None:
     assert client.post("/v1/admin/webhooks", json=body, headers=admin).status_code == 400
+
+
+def test_secrets_are_answered_no_store_and_an_active_duplicate_url_is_refused(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    body = {"url": "https://comments.example.test/hook"}
+    created = client.post("/v1/admin/webhooks", json=body, headers=admin)
+    assert created.headers["Cache-Control"] == "no-store"
+    again = client.post("/v1/admin/webhooks", json=body, headers=admin)
+    assert again.status_code == 409
+    assert json_object(again)["field"] == "url"
+    endpoint_id = json_object(created)["id"]
+    rotated = client.post(f"/v1/admin/webhooks/{endpoint_id}/rotate-secret", headers=admin)
+    assert rotated.headers["Cache-Control"] == "no-store"
+    client.post(f"/v1/admin/webhooks/{endpoint_id}/disable", headers=admin)
+    assert client.post("/v1/admin/webhooks", json=body, headers=admin).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5432/x",
+        "https://169.254.169.254/latest",
+        "https://0x7f000001/x",
+        "https://[::ffff:169.254.169.254]/x",
+        "https://metadata.google.internal/x",
+        "https://localhost/x",
+        "https://a.example.test/\u00e9",
+        "http://xn--.example.test/",
+    ],
+)
+def test_private_and_unsendable_urls_are_refused_by_default(
+    make_app: Callable[..., Flask], url: str
+) -> None:
+    app = make_app(WEBHOOKS_ALLOW_PRIVATE="false")
+    admin = Keys(app).header("admin")
+    answer = app.test_client().post("/v1/admin/webhooks", json={"url": url}, headers=admin)
+    assert answer.status_code == 422, answer.data
 
 
 def test_deliveries_list_and_replay(

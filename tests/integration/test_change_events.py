@@ -13,16 +13,17 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
 from entitlements import db
+from entitlements.cli.webhooks import Worker, deliver_next
 from entitlements.models import Account, Ban, ChangeEvent, EventDelivery, WebhookEndpoint
 from entitlements.services.audit import Actor
 from entitlements.services.bans import add_ban, lift_ban
 from entitlements.services.grandfather_notice import announce_grandfather_endings
 from entitlements.services.webhook_delivery import (
     RETRY_FOR,
+    WAITING_CAP,
     Response,
-    attempt,
-    claim_next,
     post,
+    pull_forward,
     replay_event,
 )
 from entitlements.services.webhook_endpoints import add_endpoint, rotate_secret
@@ -38,7 +39,8 @@ def endpoint(app: Flask, url: str = "http://127.0.0.1:9/events") -> str:
     with app.app_context():
         session = db.session()
         _, secret = add_endpoint(
-            session, url, event_types=(), secret_key=SECRET, actor=ACTOR, now=T0
+            session, url, event_types=(), secret_key=SECRET, actor=ACTOR, now=T0,
+            production=False, allow_private=True,
         )
         session.commit()
     return secret
@@ -60,11 +62,15 @@ def work(app: Flask, send: Callable[[str, Mapping[str, str], bytes], Response],
     outcomes = []
     with app.app_context():
         session = db.session()
-        while (delivery := claim_next(session, now=clock())) is not None:
-            outcomes.append(attempt(session, delivery, secret_key=SECRET, send=send, clock=clock))
-            session.commit()
-        session.rollback()
+        while (status := deliver_next(session, secret_key=SECRET, send=send, clock=clock,
+                                      worker=Worker())) is not None:
+            outcomes.append(status)
     return outcomes
+
+
+def local_post(url: str, headers: Mapping[str, str], body: bytes) -> Response:
+    """POST as the worker does, to this test's receiver on 127.0.0.1."""
+    return post(url, headers, body, allow_private=True)
 
 
 def test_a_ban_writes_one_event_and_a_delivery_per_endpoint_with_not_before(app: Flask) -> None:
@@ -163,14 +169,14 @@ def test_a_failed_delivery_backs_off_then_succeeds_against_a_real_receiver(
         site.statuses = [500, 503]
         endpoint(app, site.url)
         grant(app, "reader-1", "comment", now=clock())
-        assert work(app, post, clock) == ["pending"]
-        assert work(app, post, clock) == []  # not due yet: 5 s of backoff
+        assert work(app, local_post, clock) == ["pending"]
+        assert work(app, local_post, clock) == []  # not due yet: 5 s of backoff
         clock.advance(seconds=5)
-        assert work(app, post, clock) == ["pending"]
+        assert work(app, local_post, clock) == ["pending"]
         clock.advance(seconds=29)
-        assert work(app, post, clock) == []
+        assert work(app, local_post, clock) == []
         clock.advance(seconds=1)
-        assert work(app, post, clock) == ["delivered"]
+        assert work(app, local_post, clock) == ["delivered"]
         (row,) = deliveries(app)
         assert (row.attempts, row.last_status_code, row.last_error) == (3, 204, None)
         ids = {r.headers["webhook-id"] for r in site.received}
@@ -216,7 +222,7 @@ def test_replay_makes_a_delivered_event_due_again_and_is_audited(
         session.commit()
     assert len(replayed) == 1
     assert work(app, lambda *_: Response(200), clock) == ["delivered"]
-    assert deliveries(app)[0].attempts == 2
+    assert deliveries(app)[0].attempts == 1  # a replay starts counting afresh
 
 
 @pytest.mark.parametrize("status", [301, 302, 307])
@@ -227,8 +233,8 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(
         site.statuses = [status]
         endpoint(app, site.url)
         grant(app, "reader-1", "comment", now=clock())
-        assert work(app, post, clock) == ["pending"]
-        assert (deliveries(app)[0].last_error or "").startswith(f"HTTP {status}")
+        assert work(app, local_post, clock) == ["pending"]
+        assert deliveries(app)[0].last_error == f"HTTP {status}"  # the status, never a body
         assert len(site.received) == 1
 
 
@@ -254,3 +260,72 @@ def test_grandfather_periods_ending_soon_are_announced_once(
     assert scheduled[0].payload["data"]["reason"] == "grandfather.ending"
     # The endpoint wants every type by default: each announcement is to be delivered.
     assert len(deliveries(app)) == 5
+
+
+def down(*_: object) -> Response:
+    return Response(None, "ConnectionRefusedError: [Errno 111] Connection refused")
+
+
+def up(*_: object) -> Response:
+    return Response(200)
+
+
+def fail_until_backed_off(app: Flask, clock: FakeClock, times: int) -> EventDelivery:
+    """Fail reader-1's first event `times` times, each when due; return its delivery."""
+    for n in range(times):
+        if n:
+            clock.now = deliveries(app)[0].next_attempt_at
+        assert work(app, down, clock) == ["pending"]
+    clock.advance(minutes=1)
+    return deliveries(app)[0]
+
+
+def test_after_a_2xx_the_endpoints_waiting_deliveries_become_due_now(
+    app: Flask, clock: FakeClock
+) -> None:
+    endpoint(app)
+    grant(app, "reader-1", "comment", now=clock())
+    waiting = fail_until_backed_off(app, clock, 4)  # now waiting out 10 minutes
+    assert waiting.next_attempt_at > clock() + timedelta(minutes=8)
+    grant(app, "reader-2", "comment", now=clock())
+    # reader-2's 2xx shows the receiver is back: reader-1's event goes out right after it.
+    assert work(app, up, clock) == ["delivered", "delivered"]
+    assert [d.status for d in deliveries(app)] == ["delivered", "delivered"]
+
+
+def test_a_revoking_event_is_not_stuck_behind_hours_of_backoff(
+    app: Flask, clock: FakeClock
+) -> None:
+    endpoint(app)
+    grant(app, "reader-1", "comment", now=clock())
+    waiting = fail_until_backed_off(app, clock, 8)  # now waiting out 4 hours
+    assert waiting.next_attempt_at > clock() + timedelta(hours=3)
+    ban(app, "reader-1", now=clock())
+    with app.app_context():
+        session = db.session()
+        assert pull_forward(session, now=clock()) == 1  # the ban queued behind it
+        session.commit()
+        assert pull_forward(session, now=clock()) == 0  # once per newer event
+        session.commit()
+    # Still down: while the ban waits, the earlier event is tried every WAITING_CAP at most.
+    assert work(app, down, clock) == ["pending"]
+    assert deliveries(app)[0].next_attempt_at == clock() + WAITING_CAP
+    clock.advance(seconds=WAITING_CAP.total_seconds())
+    assert work(app, up, clock) == ["delivered", "delivered"]
+
+
+def test_a_replayed_old_event_gets_a_fresh_retry_window(app: Flask, clock: FakeClock) -> None:
+    endpoint(app)
+    grant(app, "reader-1", "comment", now=clock())
+    clock.advance(seconds=(RETRY_FOR + timedelta(hours=1)).total_seconds())
+    assert work(app, down, clock) == ["failed"]
+    with app.app_context():
+        session = db.session()
+        replay_event(session, events(app)[0].id, actor=ACTOR, now=clock())
+        session.commit()
+    assert work(app, down, clock) == ["pending"]  # a blip, not the end
+    row = deliveries(app)[0]
+    assert (row.attempts, row.next_attempt_at) == (1, clock() + timedelta(seconds=5))
+    assert row.retry_until == clock() + RETRY_FOR
+    clock.advance(seconds=5)
+    assert work(app, up, clock) == ["delivered"]

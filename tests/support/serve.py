@@ -47,6 +47,8 @@ def production_env(database_url: str, instance: Path, **settings: str) -> dict[s
         ENTITLEMENTS_STRIPE_SECRET_KEY="sk_test_" + secrets.token_hex(12),
         ENTITLEMENTS_STRIPE_WEBHOOK_SECRET="whsec_" + secrets.token_hex(16),
         ENTITLEMENTS_LOG_LEVEL="WARNING",
+        # The tests' receivers listen on 127.0.0.1.
+        ENTITLEMENTS_WEBHOOKS_ALLOW_PRIVATE="true",
         **settings,
     )
 

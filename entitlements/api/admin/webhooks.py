@@ -26,6 +26,8 @@ from .common import LIMIT, NEXT_CURSOR, READ, TAG, WRITE
 bp = Blueprint("webhooks", __name__)
 
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+# An answer carrying a whsec_ secret must not stay in a browser's or a proxy's cache.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.post("/webhooks")
@@ -35,25 +37,27 @@ DELIVERY_STATUSES = ("pending", "delivered", "failed")
     body_required=True,
     responses={
         201: "WebhookEndpointSecret", 400: "Problem", 401: "Problem", 403: "Problem",
-        422: "Problem",
+        409: "Problem", 422: "Problem",
     },
     tag=TAG,
 )
 @require_admin
-def create_endpoint() -> tuple[dict[str, Any], int]:
+def create_endpoint() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Add an endpoint; its whsec_ secret is shown in this answer only."""
     body = json_body({"url", "event_types", "description"})
     types = body.get("event_types", [])
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         raise InvalidError("event_types must be a list of strings", field="event_types")
     session = db.session()
+    config = runtime().config
     endpoint, secret = add_endpoint(
         session, text_field(body, "url") or "", event_types=types,
-        secret_key=runtime().config.secret_key, actor=admin_actor(), now=now(),
+        secret_key=config.secret_key, actor=admin_actor(), now=now(),
+        production=config.is_production, allow_private=config.webhooks_allow_private,
         description=text_field(body, "description", required=False),
     )
     session.commit()
-    return {**endpoint_json(endpoint), "secret": secret}, 201
+    return {**endpoint_json(endpoint), "secret": secret}, 201, NO_STORE
 
 
 @bp.get("/webhooks")
@@ -83,7 +87,7 @@ def disable_endpoint_view(endpoint_id: str) -> dict[str, Any]:
 @document("Give an endpoint a new secret; the previous one also signs for 24 hours.",
           responses={200: "WebhookEndpointSecret", **WRITE}, tag=TAG)
 @require_admin
-def rotate_secret_view(endpoint_id: str) -> dict[str, Any]:
+def rotate_secret_view(endpoint_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Rotate one endpoint's secret; the new one is shown in this answer only."""
     number = row_id(endpoint_id, "webhook endpoint")
     session = db.session()
@@ -91,7 +95,7 @@ def rotate_secret_view(endpoint_id: str) -> dict[str, Any]:
         session, number, secret_key=runtime().config.secret_key, actor=admin_actor(), now=now()
     )
     session.commit()
-    return {**endpoint_json(endpoint), "secret": secret}
+    return {**endpoint_json(endpoint), "secret": secret}, 200, NO_STORE
 
 
 @bp.get("/webhooks/deliveries")
