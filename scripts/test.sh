@@ -47,7 +47,7 @@ echo "== pytest (SQLite and PostgreSQL; Hypothesis profile $HYPOTHESIS_PROFILE)"
 # pyproject.toml); fails under the floor, which is ratcheted up and never down (issue 10).
 # Two processes (pytest-xdist), a test file at a time each (--dist loadfile: module-scoped
 # servers and the Schemathesis counter stay in one process); every process makes its own
-# databases. About 9 minutes instead of 16 on the 2-core machine.
+# databases. Pytest took 9 minutes instead of 16 on the 2-core machine.
 .venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --durations=15 \
   --cov=entitlements --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=97 "$@"
 echo "== benchmarks (smoke: short runs that must work; full runs are \`make bench\`)"
